@@ -1,0 +1,636 @@
+//! 2-D convolution and transposed convolution, forward and backward, on channel-major
+//! (`[C, N, H, W]`) maps, by im2col + GEMM.
+//!
+//! Convolution (`nn.Conv2d`), with `col = im2col(x)` of shape `[C_in·k·k, N·H_o·W_o]`:
+//!
+//! ```text
+//! y  = W·col + b                 W viewed [C_out, C_in·k·k]
+//! dW = dy·colᵀ    db = Σ dy      dx = col2im(Fᵀ·dy)
+//! ```
+//!
+//! Transposed convolution (`nn.ConvTranspose2d`) is the adjoint of a convolution that maps the
+//! large output back to the small input, so the two helpers swap roles:
+//!
+//! ```text
+//! y  = col2im(Wᵀ·x) + b          W viewed [C_in, C_out·k·k]
+//! dW = x·im2col(dy)ᵀ   db = Σ dy  dx = F·im2col(dy)
+//! ```
+//!
+//! `F` is the matrix the error travels back through. Exact backprop passes `F = W`; other
+//! plasticity rules pass their own feedback synapses (see `plasticity`).
+//!
+//! PAD equivalent: `nn.Conv2d(..., k, s, p)` and `nn.ConvTranspose2d(..., k, s, p)` in the
+//! reference encoder and generator, with PyTorch's weight layouts and semantics (cross-
+//! correlation, zero padding).
+//!
+//! Parallelism: im2col is split over its rows, col2im over (channel, image) slabs, each slab
+//! summed in a fixed order, and GEMM splits only its output, so every result is bit-identical
+//! whatever the number of threads.
+
+use super::gemm::{matmul, Op};
+use super::Real;
+use rayon::prelude::*;
+
+/// The static shape of a convolution: channels, square kernel, stride and zero padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConvGeometry {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel height and width.
+    pub kernel: usize,
+    /// Stride in both directions.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub padding: usize,
+}
+
+impl ConvGeometry {
+    /// Output side of a convolution applied to a map of side `input`, or `None` when the
+    /// kernel does not fit.
+    pub fn conv_output(&self, input: usize) -> Option<usize> {
+        let padded = input + 2 * self.padding;
+        (padded >= self.kernel && self.stride > 0).then(|| (padded - self.kernel) / self.stride + 1)
+    }
+
+    /// Output side of a transposed convolution applied to a map of side `input`.
+    pub fn transpose_output(&self, input: usize) -> Option<usize> {
+        ((input.max(1) - 1) * self.stride + self.kernel).checked_sub(2 * self.padding)
+    }
+
+    /// Elements of the weight tensor.
+    pub fn weight_len(&self) -> usize {
+        self.in_channels * self.out_channels * self.kernel * self.kernel
+    }
+}
+
+/// How a kernel slides over a (large) map of `channels × batch × height × width`: the grid of
+/// patches that im2col gathers and col2im scatters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PatchGrid {
+    /// Channels of the large map.
+    pub channels: usize,
+    /// Images in the batch.
+    pub batch: usize,
+    /// Height of the large map.
+    pub height: usize,
+    /// Width of the large map.
+    pub width: usize,
+    /// Kernel side.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding.
+    pub padding: usize,
+    /// Patch rows (the small map's height).
+    pub out_height: usize,
+    /// Patch columns (the small map's width).
+    pub out_width: usize,
+}
+
+impl PatchGrid {
+    /// The grid of a kernel with geometry `g` sliding over a map of `channels` channels.
+    /// Panics when the kernel does not fit the map.
+    pub fn new(
+        channels: usize,
+        batch: usize,
+        height: usize,
+        width: usize,
+        g: &ConvGeometry,
+    ) -> Self {
+        let out_height = g.conv_output(height);
+        let out_width = g.conv_output(width);
+        let (Some(out_height), Some(out_width)) = (out_height, out_width) else {
+            panic!(
+                "kernel {} with padding {} does not fit a {height}x{width} map",
+                g.kernel, g.padding
+            )
+        };
+        PatchGrid {
+            channels,
+            batch,
+            height,
+            width,
+            kernel: g.kernel,
+            stride: g.stride,
+            padding: g.padding,
+            out_height,
+            out_width,
+        }
+    }
+
+    /// Rows of the column matrix: `channels·k·k`.
+    pub fn rows(&self) -> usize {
+        self.channels * self.kernel * self.kernel
+    }
+
+    /// Columns of the column matrix: `batch·out_height·out_width`.
+    pub fn cols(&self) -> usize {
+        self.batch * self.out_height * self.out_width
+    }
+
+    /// Elements of the large map.
+    pub fn map_len(&self) -> usize {
+        self.channels * self.batch * self.height * self.width
+    }
+
+    /// For kernel offset `kk` along one axis, the output positions `o` whose input position
+    /// `o·stride − padding + kk` lies inside `0..size`, as a half-open range.
+    fn valid_range(&self, kk: usize, size: usize, out: usize) -> (usize, usize) {
+        // o·s + kk − p ∈ [0, size)  ⇔  o ≥ ceil((p − kk)/s) and o ≤ floor((size − 1 + p − kk)/s)
+        let s = self.stride;
+        let lo = if self.padding > kk {
+            (self.padding - kk).div_ceil(s)
+        } else {
+            0
+        };
+        let hi = if size + self.padding > kk {
+            (size - 1 + self.padding - kk) / s + 1
+        } else {
+            0
+        };
+        (lo.min(out), hi.min(out).max(lo.min(out)))
+    }
+}
+
+/// Gathers every `k×k` patch of `map` (`[C, N, H, W]`) into `col` (`[C·k·k, N·H_o·W_o]`).
+pub fn im2col<T: Real>(map: &[T], grid: &PatchGrid, col: &mut [T]) {
+    assert_eq!(map.len(), grid.map_len(), "im2col: map size");
+    assert_eq!(col.len(), grid.rows() * grid.cols(), "im2col: col size");
+    let (k, s, p) = (grid.kernel, grid.stride, grid.padding);
+    let (h, w, oh, ow) = (grid.height, grid.width, grid.out_height, grid.out_width);
+    let image = oh * ow;
+    col.par_chunks_mut(image)
+        .enumerate()
+        .for_each(|(idx, out)| {
+            let (row, n) = (idx / grid.batch, idx % grid.batch);
+            let (c, kh, kw) = (row / (k * k), (row / k) % k, row % k);
+            let src = &map[(c * grid.batch + n) * h * w..][..h * w];
+            let (y0, y1) = grid.valid_range(kh, h, oh);
+            let (x0, x1) = grid.valid_range(kw, w, ow);
+            for oy in 0..oh {
+                let dst = &mut out[oy * ow..(oy + 1) * ow];
+                if oy < y0 || oy >= y1 {
+                    dst.fill(T::zero());
+                    continue;
+                }
+                let iy = oy * s + kh - p;
+                dst[..x0].fill(T::zero());
+                dst[x1..].fill(T::zero());
+                let line = &src[iy * w..(iy + 1) * w];
+                if s == 1 {
+                    let start = x0 + kw - p;
+                    dst[x0..x1].copy_from_slice(&line[start..start + (x1 - x0)]);
+                } else {
+                    for (ox, d) in dst.iter_mut().enumerate().take(x1).skip(x0) {
+                        *d = line[ox * s + kw - p];
+                    }
+                }
+            }
+        });
+}
+
+/// Scatters `col` (`[C·k·k, N·H_o·W_o]`) back onto `map` (`[C, N, H, W]`), summing overlaps:
+/// the adjoint of [`im2col`]. `map` is overwritten.
+pub fn col2im<T: Real>(col: &[T], grid: &PatchGrid, map: &mut [T]) {
+    assert_eq!(map.len(), grid.map_len(), "col2im: map size");
+    assert_eq!(col.len(), grid.rows() * grid.cols(), "col2im: col size");
+    let (k, s, p) = (grid.kernel, grid.stride, grid.padding);
+    let (h, w, oh, ow) = (grid.height, grid.width, grid.out_height, grid.out_width);
+    let cols = grid.cols();
+    map.par_chunks_mut(h * w)
+        .enumerate()
+        .for_each(|(slab, dst)| {
+            let (c, n) = (slab / grid.batch, slab % grid.batch);
+            dst.fill(T::zero());
+            for kh in 0..k {
+                let (y0, y1) = grid.valid_range(kh, h, oh);
+                for kw in 0..k {
+                    let (x0, x1) = grid.valid_range(kw, w, ow);
+                    let row = (c * k + kh) * k + kw;
+                    let src = &col[row * cols + n * oh * ow..][..oh * ow];
+                    for oy in y0..y1 {
+                        let iy = oy * s + kh - p;
+                        let line = &mut dst[iy * w..(iy + 1) * w];
+                        let from = &src[oy * ow..(oy + 1) * ow];
+                        for ox in x0..x1 {
+                            line[ox * s + kw - p] += from[ox];
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// Adds `bias[c]` to every element of channel `c` of a channel-major buffer.
+pub fn add_channel_bias<T: Real>(out: &mut [T], bias: &[T]) {
+    let per_channel = out.len() / bias.len().max(1);
+    out.par_chunks_mut(per_channel.max(1))
+        .zip(bias.par_iter())
+        .for_each(|(row, &b)| {
+            row.iter_mut().for_each(|v| *v += b);
+        });
+}
+
+/// `db[c] = Σ` over channel `c` of a channel-major gradient (summed in f64, in order).
+pub fn channel_sums<T: Real>(grad: &[T], channels: usize, db: &mut [T]) {
+    assert_eq!(db.len(), channels);
+    let per_channel = grad.len() / channels.max(1);
+    db.par_iter_mut().enumerate().for_each(|(c, out)| {
+        let sum: f64 = grad[c * per_channel..(c + 1) * per_channel]
+            .iter()
+            .map(|v| v.to_f64().unwrap_or(f64::NAN))
+            .sum();
+        *out = T::from_f64(sum).unwrap_or_else(T::nan);
+    });
+}
+
+/// Convolution forward. `x` is `[C_in, N, H, W]`, `weight` `[C_out, C_in, k, k]`.
+/// Returns `(y, col)`: `y` is `[C_out, N, H_o, W_o]` (pre-activation) and `col` the patch matrix,
+/// kept for the weight gradient.
+pub fn conv2d_forward<T: Real>(
+    x: &[T],
+    batch: usize,
+    height: usize,
+    width: usize,
+    g: &ConvGeometry,
+    weight: &[T],
+    bias: &[T],
+) -> (Vec<T>, Vec<T>, PatchGrid) {
+    let grid = PatchGrid::new(g.in_channels, batch, height, width, g);
+    assert_eq!(weight.len(), g.weight_len(), "conv2d: weight size");
+    assert_eq!(bias.len(), g.out_channels, "conv2d: bias size");
+    let mut col = vec![T::zero(); grid.rows() * grid.cols()];
+    im2col(x, &grid, &mut col);
+    let mut y = vec![T::zero(); g.out_channels * grid.cols()];
+    matmul(
+        g.out_channels,
+        grid.cols(),
+        grid.rows(),
+        weight,
+        Op::Plain,
+        &col,
+        Op::Plain,
+        T::zero(),
+        &mut y,
+    );
+    add_channel_bias(&mut y, bias);
+    (y, col, grid)
+}
+
+/// Convolution backward from the pre-activation gradient `dy` (`[C_out, N, H_o, W_o]`).
+///
+/// Accumulates `dweight += dy·colᵀ` and `dbias += Σ dy`; returns `dx` (`[C_in, N, H, W]`) sent
+/// back through `feedback` (PyTorch weight layout) when `want_input_grad`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward<T: Real>(
+    dy: &[T],
+    col: &[T],
+    grid: &PatchGrid,
+    g: &ConvGeometry,
+    feedback: &[T],
+    dweight: &mut [T],
+    dbias: &mut [T],
+    want_input_grad: bool,
+) -> Option<Vec<T>> {
+    let (rows, cols) = (grid.rows(), grid.cols());
+    assert_eq!(dy.len(), g.out_channels * cols, "conv2d backward: dy size");
+    matmul(
+        g.out_channels,
+        rows,
+        cols,
+        dy,
+        Op::Plain,
+        col,
+        Op::Transposed,
+        T::one(),
+        dweight,
+    );
+    accumulate_channel_sums(dy, g.out_channels, dbias);
+    want_input_grad.then(|| {
+        let mut dcol = vec![T::zero(); rows * cols];
+        matmul(
+            rows,
+            cols,
+            g.out_channels,
+            feedback,
+            Op::Transposed,
+            dy,
+            Op::Plain,
+            T::zero(),
+            &mut dcol,
+        );
+        let mut dx = vec![T::zero(); grid.map_len()];
+        col2im(&dcol, grid, &mut dx);
+        dx
+    })
+}
+
+/// Transposed-convolution forward. `x` is `[C_in, N, H, W]`, `weight` `[C_in, C_out, k, k]`.
+/// Returns `y` (`[C_out, N, H_o, W_o]`, pre-activation) and the grid over `y`.
+pub fn conv_transpose2d_forward<T: Real>(
+    x: &[T],
+    batch: usize,
+    height: usize,
+    width: usize,
+    g: &ConvGeometry,
+    weight: &[T],
+    bias: &[T],
+) -> (Vec<T>, PatchGrid) {
+    let grid = transpose_grid(batch, height, width, g);
+    assert_eq!(
+        x.len(),
+        g.in_channels * grid.cols(),
+        "conv_transpose2d: input size"
+    );
+    assert_eq!(
+        weight.len(),
+        g.weight_len(),
+        "conv_transpose2d: weight size"
+    );
+    assert_eq!(bias.len(), g.out_channels, "conv_transpose2d: bias size");
+    let mut col = vec![T::zero(); grid.rows() * grid.cols()];
+    matmul(
+        grid.rows(),
+        grid.cols(),
+        g.in_channels,
+        weight,
+        Op::Transposed,
+        x,
+        Op::Plain,
+        T::zero(),
+        &mut col,
+    );
+    let mut y = vec![T::zero(); grid.map_len()];
+    col2im(&col, &grid, &mut y);
+    add_channel_bias(&mut y, bias);
+    (y, grid)
+}
+
+/// The patch grid of a transposed convolution: the kernel slides over the *output* map, and
+/// each patch position is one input pixel.
+pub fn transpose_grid(batch: usize, height: usize, width: usize, g: &ConvGeometry) -> PatchGrid {
+    let (Some(out_h), Some(out_w)) = (g.transpose_output(height), g.transpose_output(width)) else {
+        panic!(
+            "transposed kernel {} with padding {} gives an empty map",
+            g.kernel, g.padding
+        )
+    };
+    let grid = PatchGrid::new(g.out_channels, batch, out_h, out_w, g);
+    assert_eq!(
+        (grid.out_height, grid.out_width),
+        (height, width),
+        "conv_transpose2d geometry"
+    );
+    grid
+}
+
+/// Transposed-convolution backward from the pre-activation gradient `dy` (`[C_out, N, H_o, W_o]`)
+/// with `x` the forward input (`[C_in, N, H, W]`).
+///
+/// Accumulates `dweight += x·im2col(dy)ᵀ` and `dbias += Σ dy`; returns `dx` sent back through
+/// `feedback` (PyTorch layout `[C_in, C_out, k, k]`) when `want_input_grad`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_transpose2d_backward<T: Real>(
+    dy: &[T],
+    x: &[T],
+    grid: &PatchGrid,
+    g: &ConvGeometry,
+    feedback: &[T],
+    dweight: &mut [T],
+    dbias: &mut [T],
+    want_input_grad: bool,
+) -> Option<Vec<T>> {
+    let (rows, cols) = (grid.rows(), grid.cols());
+    assert_eq!(
+        dy.len(),
+        grid.map_len(),
+        "conv_transpose2d backward: dy size"
+    );
+    let mut dcol = vec![T::zero(); rows * cols];
+    im2col(dy, grid, &mut dcol);
+    matmul(
+        g.in_channels,
+        rows,
+        cols,
+        x,
+        Op::Plain,
+        &dcol,
+        Op::Transposed,
+        T::one(),
+        dweight,
+    );
+    accumulate_channel_sums(dy, g.out_channels, dbias);
+    want_input_grad.then(|| {
+        let mut dx = vec![T::zero(); g.in_channels * cols];
+        matmul(
+            g.in_channels,
+            cols,
+            rows,
+            feedback,
+            Op::Plain,
+            &dcol,
+            Op::Plain,
+            T::zero(),
+            &mut dx,
+        );
+        dx
+    })
+}
+
+fn accumulate_channel_sums<T: Real>(dy: &[T], channels: usize, dbias: &mut [T]) {
+    let mut sums = vec![T::zero(); channels];
+    channel_sums(dy, channels, &mut sums);
+    dbias.iter_mut().zip(sums).for_each(|(d, s)| *d += s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct NCHW-free reference convolution on a channel-major map, in f64.
+    fn reference_conv(
+        x: &[f64],
+        n: usize,
+        h: usize,
+        w: usize,
+        g: &ConvGeometry,
+        wt: &[f64],
+        b: &[f64],
+    ) -> Vec<f64> {
+        let (oh, ow) = (g.conv_output(h).unwrap(), g.conv_output(w).unwrap());
+        let k = g.kernel;
+        let mut y = vec![0.0; g.out_channels * n * oh * ow];
+        for co in 0..g.out_channels {
+            for img in 0..n {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut acc = b[co];
+                        for ci in 0..g.in_channels {
+                            for kh in 0..k {
+                                for kw in 0..k {
+                                    let iy = (oy * g.stride + kh) as isize - g.padding as isize;
+                                    let ix = (ox * g.stride + kw) as isize - g.padding as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                        continue;
+                                    }
+                                    let xv =
+                                        x[((ci * n + img) * h + iy as usize) * w + ix as usize];
+                                    acc += xv * wt[((co * g.in_channels + ci) * k + kh) * k + kw];
+                                }
+                            }
+                        }
+                        y[((co * n + img) * oh + oy) * ow + ox] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// Direct scatter-form transposed convolution (PyTorch's definition), channel-major, f64.
+    fn reference_conv_transpose(
+        x: &[f64],
+        n: usize,
+        h: usize,
+        w: usize,
+        g: &ConvGeometry,
+        wt: &[f64],
+        b: &[f64],
+    ) -> Vec<f64> {
+        let (oh, ow) = (
+            g.transpose_output(h).unwrap(),
+            g.transpose_output(w).unwrap(),
+        );
+        let k = g.kernel;
+        let mut y = vec![0.0; g.out_channels * n * oh * ow];
+        for co in 0..g.out_channels {
+            for img in 0..n {
+                y[(co * n + img) * oh * ow..][..oh * ow]
+                    .iter_mut()
+                    .for_each(|v| *v = b[co]);
+            }
+        }
+        for ci in 0..g.in_channels {
+            for img in 0..n {
+                for iy in 0..h {
+                    for ix in 0..w {
+                        let xv = x[((ci * n + img) * h + iy) * w + ix];
+                        for co in 0..g.out_channels {
+                            for kh in 0..k {
+                                for kw in 0..k {
+                                    let oy = (iy * g.stride + kh) as isize - g.padding as isize;
+                                    let ox = (ix * g.stride + kw) as isize - g.padding as isize;
+                                    if oy < 0 || ox < 0 || oy >= oh as isize || ox >= ow as isize {
+                                        continue;
+                                    }
+                                    y[((co * n + img) * oh + oy as usize) * ow + ox as usize] +=
+                                        xv * wt[((ci * g.out_channels + co) * k + kh) * k + kw];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn sample(len: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    const GEOMETRIES: [(usize, usize, usize, usize, usize, usize); 6] = [
+        // (c_in, c_out, k, s, p, side)
+        (3, 5, 4, 2, 1, 8),
+        (1, 4, 4, 2, 1, 6),
+        (4, 3, 4, 2, 0, 4),
+        (2, 3, 4, 1, 0, 5),
+        (3, 2, 3, 1, 1, 5),
+        (2, 2, 3, 2, 1, 7),
+    ];
+
+    #[test]
+    fn conv_forward_matches_direct_definition() {
+        for (i, &(ci, co, k, s, p, side)) in GEOMETRIES.iter().enumerate() {
+            let g = ConvGeometry {
+                in_channels: ci,
+                out_channels: co,
+                kernel: k,
+                stride: s,
+                padding: p,
+            };
+            let n = 3;
+            let x = sample(ci * n * side * side, i as u64);
+            let wt = sample(g.weight_len(), 100 + i as u64);
+            let b = sample(co, 200 + i as u64);
+            let (y, _, _) = conv2d_forward(&x, n, side, side, &g, &wt, &b);
+            let want = reference_conv(&x, n, side, side, &g, &wt, &b);
+            for (a, e) in y.iter().zip(&want) {
+                assert!((a - e).abs() < 1e-12, "{g:?}: {a} vs {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn conv_transpose_forward_matches_scatter_definition() {
+        for (i, &(ci, co, k, s, p, side)) in GEOMETRIES.iter().enumerate() {
+            let g = ConvGeometry {
+                in_channels: ci,
+                out_channels: co,
+                kernel: k,
+                stride: s,
+                padding: p,
+            };
+            let n = 3;
+            let side = side.min(4);
+            if g.transpose_output(side).unwrap_or(0) == 0 {
+                continue;
+            }
+            let x = sample(ci * n * side * side, i as u64);
+            let wt = sample(g.weight_len(), 100 + i as u64);
+            let b = sample(co, 200 + i as u64);
+            let (y, _) = conv_transpose2d_forward(&x, n, side, side, &g, &wt, &b);
+            let want = reference_conv_transpose(&x, n, side, side, &g, &wt, &b);
+            assert_eq!(y.len(), want.len());
+            for (a, e) in y.iter().zip(&want) {
+                assert!((a - e).abs() < 1e-12, "{g:?}: {a} vs {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        // <im2col(x), c> == <x, col2im(c)> for every geometry, padding and stride.
+        for (i, &(ci, _, k, s, p, side)) in GEOMETRIES.iter().enumerate() {
+            let g = ConvGeometry {
+                in_channels: ci,
+                out_channels: 1,
+                kernel: k,
+                stride: s,
+                padding: p,
+            };
+            let grid = PatchGrid::new(ci, 2, side, side + 1, &g);
+            let x = sample(grid.map_len(), i as u64);
+            let c = sample(grid.rows() * grid.cols(), 50 + i as u64);
+            let mut col = vec![0.0; c.len()];
+            im2col(&x, &grid, &mut col);
+            let mut back = vec![0.0; x.len()];
+            col2im(&c, &grid, &mut back);
+            let lhs: f64 = col.iter().zip(&c).map(|(a, b)| a * b).sum();
+            let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
+            assert!((lhs - rhs).abs() < 1e-10 * lhs.abs().max(1.0), "{grid:?}");
+        }
+    }
+}
