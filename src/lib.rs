@@ -1,4 +1,13 @@
 //! padsim: perturbed and adversarial dreaming (PAD; Deperrois, Petrovici, Senn & Jordan,
 //! eLife 2022) as a library of cortical areas, plasticity rules and brain states.
+//!
+//! Layers, bottom up:
+//! - [`kernels`]: pure numerics (convolutions by im2col + GEMM, activations, losses);
+//! - [`cortex`]: cortical areas, pathways, discriminator neurons;
+//! - [`plasticity`]: how errors travel back (the [`plasticity::PlasticityRule`] seam) and how
+//!   synapses change (Adam, SGD).
 
+pub mod cortex;
 pub mod kernels;
+pub mod plasticity;
+pub mod rng;

@@ -1,0 +1,251 @@
+//! A cortical area: synapses from the area below, a transfer function, and the activity it
+//! last produced.
+//!
+//! ```text
+//! forward:   a_out = f(W ⊛ a_in + b)        (⊛: convolution or transposed convolution)
+//! backward:  δ = ∂L/∂a_out · f'(·)
+//!            ∂L/∂W += δ ⋆ a_in,  ∂L/∂b += Σ δ,  ∂L/∂a_in = Fᵀ ⊛ δ  (F chosen by the plasticity rule)
+//! ```
+//!
+//! PAD equivalent: one `nn.Conv2d` / `nn.ConvTranspose2d` plus its nonlinearity in the
+//! reference's encoder or generator, initialised as there: weights N(0, 0.02), biases PyTorch's
+//! default U(±1/√fan_in).
+
+use super::{Activity, Parameter};
+use crate::kernels::conv::{self, ConvGeometry, PatchGrid};
+use crate::kernels::Activation;
+use crate::plasticity::{ExactBackprop, PlasticityRule};
+use ndarray::{ArrayD, IxDyn};
+use ndarray_rand::rand::Rng;
+use ndarray_rand::rand_distr::{Distribution, Normal, Uniform};
+
+/// How an area's synapses connect it to the area below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connectivity {
+    /// Convolution (feedforward: maps shrink).
+    Conv,
+    /// Transposed convolution (feedback: maps grow).
+    ConvTranspose,
+}
+
+/// What the backward pass needs from the last forward pass.
+#[derive(Clone, Debug)]
+struct Trace {
+    /// Patch grid of the convolution (over the input for Conv, over the output for
+    /// ConvTranspose).
+    grid: PatchGrid,
+    /// Conv: the input's patch matrix; ConvTranspose: the input itself (channel-major).
+    input_term: Vec<f32>,
+    /// The activity produced.
+    output: Activity,
+}
+
+/// One cortical area.
+#[derive(Clone, Debug)]
+pub struct CorticalArea {
+    /// Module name in the reference code (`conv1`, `latent`, `tconv4`, ...).
+    pub name: String,
+    /// The cortical region this area stands for (`V1`, `IT`, ...).
+    pub region: String,
+    /// Convolution or transposed convolution.
+    pub connectivity: Connectivity,
+    /// Channels, kernel, stride, padding.
+    pub geometry: ConvGeometry,
+    /// Transfer function.
+    pub activation: Activation,
+    /// Synaptic weights: conv `[out, in, k, k]`, conv-transpose `[in, out, k, k]`.
+    pub weight: Parameter,
+    /// Biases `[out]`.
+    pub bias: Parameter,
+    /// How errors travel back through this area.
+    pub rule: Box<dyn PlasticityRule>,
+    trace: Option<Trace>,
+}
+
+/// Standard deviation of PAD's weight initialisation.
+pub const INIT_STD: f64 = 0.02;
+
+impl CorticalArea {
+    /// A new area with PAD's initialisation drawn from `rng`. `prefix` names the pathway
+    /// (`E` or `G`) in parameter names.
+    pub fn new(
+        prefix: &str,
+        name: &str,
+        region: &str,
+        connectivity: Connectivity,
+        geometry: ConvGeometry,
+        activation: Activation,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let k = geometry.kernel;
+        let (shape, fan_in) = match connectivity {
+            Connectivity::Conv => (
+                [geometry.out_channels, geometry.in_channels, k, k],
+                geometry.in_channels * k * k,
+            ),
+            // PyTorch computes a ConvTranspose2d's fan_in from weight.shape[1]·k·k.
+            Connectivity::ConvTranspose => (
+                [geometry.in_channels, geometry.out_channels, k, k],
+                geometry.out_channels * k * k,
+            ),
+        };
+        let normal = Normal::new(0.0f32, INIT_STD as f32).expect("valid std");
+        let weight = ArrayD::from_shape_simple_fn(IxDyn(&shape), || normal.sample(rng));
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        let uniform = Uniform::new(-bound, bound).expect("non-empty range");
+        let bias =
+            ArrayD::from_shape_simple_fn(IxDyn(&[geometry.out_channels]), || uniform.sample(rng));
+        CorticalArea {
+            name: name.to_string(),
+            region: region.to_string(),
+            connectivity,
+            geometry,
+            activation,
+            weight: Parameter::new(format!("{prefix}.{name}.weight"), weight),
+            bias: Parameter::new(format!("{prefix}.{name}.bias"), bias),
+            rule: Box::new(ExactBackprop),
+            trace: None,
+        }
+    }
+
+    /// Computes and keeps the area's activity for `input`; returns it.
+    pub fn forward(&mut self, input: &Activity) -> &Activity {
+        let g = &self.geometry;
+        assert_eq!(
+            input.channels(),
+            g.in_channels,
+            "area {} ({}) expects {} input channels, got {}",
+            self.name,
+            self.region,
+            g.in_channels,
+            input.channels()
+        );
+        let (n, h, w) = (input.batch(), input.height(), input.width());
+        let weight = self.weight.value.as_slice().expect("standard layout");
+        let bias = self.bias.value.as_slice().expect("standard layout");
+        let (mut out, grid, input_term) = match self.connectivity {
+            Connectivity::Conv => {
+                let (y, col, grid) =
+                    conv::conv2d_forward(input.as_slice(), n, h, w, g, weight, bias);
+                (y, grid, col)
+            }
+            Connectivity::ConvTranspose => {
+                let (y, grid) =
+                    conv::conv_transpose2d_forward(input.as_slice(), n, h, w, g, weight, bias);
+                (y, grid, input.as_slice().to_vec())
+            }
+        };
+        self.activation.forward_in_place(&mut out);
+        let (oh, ow) = match self.connectivity {
+            Connectivity::Conv => (grid.out_height, grid.out_width),
+            Connectivity::ConvTranspose => (grid.height, grid.width),
+        };
+        let output = Activity::from_vec(g.out_channels, n, oh, ow, out);
+        &self
+            .trace
+            .insert(Trace {
+                grid,
+                input_term,
+                output,
+            })
+            .output
+    }
+
+    /// The activity of the last forward pass. Panics if there was none.
+    pub fn output(&self) -> &Activity {
+        &self
+            .trace
+            .as_ref()
+            .expect("forward before reading an area's output")
+            .output
+    }
+
+    /// Sends the error `grad_output` (∂L/∂activity) back through the area: accumulates the
+    /// synaptic gradients and, if `want_input_grad`, returns ∂L/∂input routed by the
+    /// plasticity rule.
+    pub fn backward(
+        &mut self,
+        mut grad_output: Activity,
+        want_input_grad: bool,
+    ) -> Option<Activity> {
+        let trace = self.trace.as_ref().expect("forward before backward");
+        assert_eq!(
+            grad_output.maps().dim(),
+            trace.output.maps().dim(),
+            "area {}: error and activity shapes differ",
+            self.name
+        );
+        self.activation
+            .backward_in_place(trace.output.as_slice(), grad_output.as_mut_slice());
+        let feedback = self.rule.feedback(self.weight.value.view());
+        let feedback = feedback
+            .as_slice()
+            .expect("feedback synapses in standard layout");
+        let g = self.geometry;
+        let grid = trace.grid;
+        let dy = grad_output.as_slice();
+        let mut dweight = self
+            .weight
+            .grad
+            .take()
+            .unwrap_or_else(|| ArrayD::zeros(self.weight.value.raw_dim()));
+        let mut dbias = self
+            .bias
+            .grad
+            .take()
+            .unwrap_or_else(|| ArrayD::zeros(self.bias.value.raw_dim()));
+        let dw = dweight.as_slice_mut().expect("standard layout");
+        let db = dbias.as_slice_mut().expect("standard layout");
+        let dx = match self.connectivity {
+            Connectivity::Conv => conv::conv2d_backward(
+                dy,
+                &trace.input_term,
+                &grid,
+                &g,
+                feedback,
+                dw,
+                db,
+                want_input_grad,
+            )
+            .map(|dx| Activity::from_vec(g.in_channels, grid.batch, grid.height, grid.width, dx)),
+            Connectivity::ConvTranspose => conv::conv_transpose2d_backward(
+                dy,
+                &trace.input_term,
+                &grid,
+                &g,
+                feedback,
+                dw,
+                db,
+                want_input_grad,
+            )
+            .map(|dx| {
+                Activity::from_vec(
+                    g.in_channels,
+                    grid.batch,
+                    grid.out_height,
+                    grid.out_width,
+                    dx,
+                )
+            }),
+        };
+        self.weight.grad = Some(dweight);
+        self.bias.grad = Some(dbias);
+        dx
+    }
+
+    /// Both parameter tensors, weight first.
+    pub fn parameters_mut(&mut self) -> [&mut Parameter; 2] {
+        [&mut self.weight, &mut self.bias]
+    }
+
+    /// Both parameter tensors, weight first.
+    pub fn parameters(&self) -> [&Parameter; 2] {
+        [&self.weight, &self.bias]
+    }
+
+    /// Drops the kept activity (frees memory between phases).
+    pub fn forget(&mut self) {
+        self.trace = None;
+    }
+}

@@ -1,0 +1,135 @@
+//! The feedforward pathway (encoder E): V1 → V2 → V4, then IT (the latent code z) and the
+//! discriminator neurons, both reading V4.
+//!
+//! ```text
+//! V1 = lrelu(conv 4/2/1)  32→16     V2 = lrelu(conv 4/2/1)  16→8     V4 = lrelu(conv 4/2/1) 8→4
+//! z  = conv 4/2/0 (V4), flattened (no nonlinearity)      d = σ(conv 4/2/0 (V4))
+//! ```
+//!
+//! PAD equivalent: the reference's `Encoder` (`conv1..conv3`, `latent`, `dis`).
+
+use super::{
+    Activity, Architecture, Connectivity, CorticalArea, Discriminator, Parameter, Pathway,
+};
+use crate::kernels::{Activation, ConvGeometry};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use ndarray_rand::rand::Rng;
+
+/// Encoder: trunk, latent head (IT) and discriminator neurons.
+#[derive(Clone, Debug)]
+pub struct FeedforwardPathway {
+    /// V1, V2, V4.
+    pub trunk: Pathway,
+    /// IT: the latent code.
+    pub latent: CorticalArea,
+    /// Discriminator neurons.
+    pub discriminator: Discriminator,
+}
+
+/// What the feedforward pathway computes for a batch.
+#[derive(Clone, Debug)]
+pub struct Percept {
+    /// Latent codes `[N, nz]`.
+    pub z: Array2<f32>,
+    /// Discriminator outputs `[N]`, in (0, 1).
+    pub d: Array1<f32>,
+}
+
+impl FeedforwardPathway {
+    /// A freshly initialised encoder; draws E's parameters from `rng` in the reference order
+    /// (conv1, conv2, conv3, latent, dis; weight then bias).
+    pub fn new(arch: &Architecture, rng: &mut impl Rng) -> Self {
+        let lrelu = Activation::LeakyRelu(arch.leak);
+        let nf = arch.nf;
+        let down = |i, o| ConvGeometry {
+            in_channels: i,
+            out_channels: o,
+            kernel: 4,
+            stride: 2,
+            padding: 1,
+        };
+        let head = |o| ConvGeometry {
+            in_channels: 4 * nf,
+            out_channels: o,
+            kernel: 4,
+            stride: 2,
+            padding: 0,
+        };
+        let mut area = |name, region, g, act| {
+            CorticalArea::new("E", name, region, Connectivity::Conv, g, act, rng)
+        };
+        let trunk = Pathway {
+            areas: vec![
+                area("conv1", "V1", down(arch.image_channels, nf), lrelu),
+                area("conv2", "V2", down(nf, 2 * nf), lrelu),
+                area("conv3", "V4", down(2 * nf, 4 * nf), lrelu),
+            ],
+        };
+        let latent = area("latent", "IT", head(arch.nz), Activation::Identity);
+        let discriminator = Discriminator {
+            area: area("dis", "discriminator", head(1), Activation::Sigmoid),
+        };
+        FeedforwardPathway {
+            trunk,
+            latent,
+            discriminator,
+        }
+    }
+
+    /// Perceives a batch of images (`[C, N, 32, 32]` activity).
+    pub fn forward(&mut self, images: &Activity) -> Percept {
+        let v4 = self.trunk.forward(images);
+        let z = self.latent.forward(v4).to_latent();
+        let d = self.discriminator.forward(v4);
+        Percept { z, d }
+    }
+
+    /// Sends the errors on z and/or d back to the images. A head without error gets no
+    /// gradient (its parameters are not stepped); with neither, nothing happens.
+    pub fn backward(
+        &mut self,
+        grad_z: Option<ArrayView2<f32>>,
+        grad_d: Option<ArrayView1<f32>>,
+        want_input_grad: bool,
+    ) -> Option<Activity> {
+        let from_z = grad_z.map(|g| {
+            self.latent
+                .backward(Activity::from_latent(g), true)
+                .expect("requested")
+        });
+        let from_d = grad_d.map(|g| self.discriminator.backward(g));
+        let grad_v4 = match (from_z, from_d) {
+            (Some(mut a), Some(b)) => {
+                a.add_assign(&b);
+                a
+            }
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return None,
+        };
+        self.trunk.backward(grad_v4, want_input_grad)
+    }
+
+    /// Every parameter in the reference order.
+    pub fn parameters_mut(&mut self) -> Vec<&mut Parameter> {
+        let mut params = self.trunk.parameters_mut();
+        params.extend(self.latent.parameters_mut());
+        params.extend(self.discriminator.area.parameters_mut());
+        params
+    }
+
+    /// Every parameter in the reference order.
+    pub fn parameters(&self) -> Vec<&Parameter> {
+        let mut params = self.trunk.parameters();
+        params.extend(self.latent.parameters());
+        params.extend(self.discriminator.area.parameters());
+        params
+    }
+
+    /// Every area, input side first, then IT and the discriminator.
+    pub fn areas_mut(&mut self) -> Vec<&mut CorticalArea> {
+        let mut areas: Vec<&mut CorticalArea> = self.trunk.areas.iter_mut().collect();
+        areas.push(&mut self.latent);
+        areas.push(&mut self.discriminator.area);
+        areas
+    }
+}

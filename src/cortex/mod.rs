@@ -1,0 +1,92 @@
+//! The cortex: areas, pathways and the discriminator neurons.
+//!
+//! An area owns its synapses, transfer function and last activity; a pathway stacks areas.
+//! PAD has two pathways: the feedforward one ([`FeedforwardPathway`], the encoder E with its
+//! [`Discriminator`]) and the feedback one ([`FeedbackPathway`], the generator G).
+
+mod activity;
+mod area;
+mod discriminator;
+mod feedback;
+mod feedforward;
+mod pathway;
+mod synapses;
+
+pub use activity::Activity;
+pub use area::{Connectivity, CorticalArea, INIT_STD};
+pub use discriminator::{Discriminator, Reality};
+pub use feedback::FeedbackPathway;
+pub use feedforward::{FeedforwardPathway, Percept};
+pub use pathway::Pathway;
+pub use synapses::Parameter;
+
+use ndarray_rand::rand::Rng;
+
+/// Widths of the model.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Architecture {
+    /// Image channels: 3 (colour) or 1 (MNIST-like).
+    pub image_channels: usize,
+    /// Base width: V1 has nf maps, V2 2·nf, V4 4·nf.
+    pub nf: usize,
+    /// Latent size (IT).
+    pub nz: usize,
+    /// LeakyReLU negative slope.
+    pub leak: f64,
+}
+
+impl Default for Architecture {
+    /// PAD's widths: 3 channels, nf 64, nz 256, slope 0.2.
+    fn default() -> Self {
+        Architecture {
+            image_channels: 3,
+            nf: 64,
+            nz: 256,
+            leak: 0.2,
+        }
+    }
+}
+
+/// Both pathways, initialised as the reference does: E's parameters first, then G's, from
+/// one seeded generator.
+#[derive(Clone, Debug)]
+pub struct Cortex {
+    /// Feedforward pathway (encoder E).
+    pub feedforward: FeedforwardPathway,
+    /// Feedback pathway (generator G).
+    pub feedback: FeedbackPathway,
+}
+
+impl Cortex {
+    /// A new cortex with PAD's initialisation.
+    pub fn new(arch: &Architecture, rng: &mut impl Rng) -> Self {
+        let feedforward = FeedforwardPathway::new(arch, rng);
+        let feedback = FeedbackPathway::new(arch, rng);
+        Cortex {
+            feedforward,
+            feedback,
+        }
+    }
+
+    /// Every parameter, E first, in the reference's order.
+    pub fn parameters_mut(&mut self) -> Vec<&mut Parameter> {
+        let mut params = self.feedforward.parameters_mut();
+        params.extend(self.feedback.parameters_mut());
+        params
+    }
+
+    /// Every parameter, E first, in the reference's order.
+    pub fn parameters(&self) -> Vec<&Parameter> {
+        let mut params = self.feedforward.parameters();
+        params.extend(self.feedback.parameters());
+        params
+    }
+
+    /// Forgets every gradient (before a new phase).
+    pub fn clear_grads(&mut self) {
+        self.parameters_mut()
+            .into_iter()
+            .for_each(Parameter::clear_grad);
+    }
+}
