@@ -1,0 +1,229 @@
+//! Finite-difference gradient checks, in f64, of every kernel, activation and loss, over PAD's
+//! shapes (k4 s2 p1, k4 s2 p0, k4 s1 p0), 1 and 3 channels, odd batch sizes, and a few others.
+//!
+//! Each check builds a scalar `L = <r, f(θ)>` with a fixed random `r`, computes ∂L/∂θ with the
+//! kernel's backward and compares it with `(L(θ + h) − L(θ − h)) / 2h` for every element.
+
+use ndarray::{Array2, ArrayView2};
+use padsim::kernels::conv::{self, ConvGeometry};
+use padsim::kernels::loss;
+use padsim::kernels::Activation;
+
+/// Deterministic uniform(-1, 1) numbers.
+fn sample(len: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    (0..len)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Central differences of `loss` at `theta`, compared elementwise with `analytic`.
+fn check(what: &str, theta: &[f64], analytic: &[f64], loss: impl Fn(&[f64]) -> f64) {
+    assert_eq!(theta.len(), analytic.len(), "{what}: gradient size");
+    let h = 1e-6;
+    let mut probe = theta.to_vec();
+    for i in 0..theta.len() {
+        probe[i] = theta[i] + h;
+        let up = loss(&probe);
+        probe[i] = theta[i] - h;
+        let down = loss(&probe);
+        probe[i] = theta[i];
+        let numeric = (up - down) / (2.0 * h);
+        let tol = 1e-6 * (1.0 + numeric.abs().max(analytic[i].abs()));
+        assert!(
+            (numeric - analytic[i]).abs() <= tol,
+            "{what}: element {i}: analytic {} vs numeric {numeric}",
+            analytic[i]
+        );
+    }
+}
+
+/// (in, out, kernel, stride, padding, side, batch)
+const SHAPES: [(usize, usize, usize, usize, usize, usize, usize); 8] = [
+    (3, 4, 4, 2, 1, 8, 3), // PAD V1-like, colour
+    (1, 4, 4, 2, 1, 8, 1), // PAD V1-like, grey, batch 1
+    (4, 6, 4, 2, 1, 4, 5), // deeper, 4 -> 2
+    (6, 5, 4, 2, 0, 4, 3), // PAD heads: 4x4 -> 1x1
+    (5, 3, 4, 1, 0, 4, 3), // stride 1, no padding
+    (2, 3, 3, 1, 1, 5, 3), // odd kernel, same padding
+    (2, 2, 3, 2, 1, 7, 1), // odd map side
+    (3, 2, 5, 3, 2, 9, 2), // large kernel and stride
+];
+
+#[test]
+fn conv2d_gradients_match_finite_differences() {
+    for (case, &(ci, co, k, s, p, side, n)) in SHAPES.iter().enumerate() {
+        let g = ConvGeometry {
+            in_channels: ci,
+            out_channels: co,
+            kernel: k,
+            stride: s,
+            padding: p,
+        };
+        let seed = case as u64 * 10;
+        let x = sample(ci * n * side * side, seed);
+        let w = sample(g.weight_len(), seed + 1);
+        let b = sample(co, seed + 2);
+        let (y, col, grid) = conv::conv2d_forward(&x, n, side, side, &g, &w, &b);
+        let r = sample(y.len(), seed + 3);
+        let mut dw = vec![0.0; w.len()];
+        let mut db = vec![0.0; b.len()];
+        let dx = conv::conv2d_backward(&r, &col, &grid, &g, &w, &mut dw, &mut db, true).unwrap();
+        let l = |x: &[f64], w: &[f64], b: &[f64]| {
+            dot(&r, &conv::conv2d_forward(x, n, side, side, &g, w, b).0)
+        };
+        check(&format!("conv {g:?} dx"), &x, &dx, |x| l(x, &w, &b));
+        check(&format!("conv {g:?} dw"), &w, &dw, |w| l(&x, w, &b));
+        check(&format!("conv {g:?} db"), &b, &db, |b| l(&x, &w, b));
+    }
+}
+
+#[test]
+fn conv_transpose2d_gradients_match_finite_differences() {
+    // (in, out, k, s, p, input side, batch): PAD's generator shapes and others.
+    let shapes = [
+        (5, 4, 4, 1, 0, 1, 3), // tconv1: 1x1 -> 4x4
+        (4, 3, 4, 2, 1, 4, 3), // tconv2..4: doubling
+        (3, 1, 4, 2, 1, 3, 1), // to one channel, batch 1
+        (2, 3, 4, 2, 0, 2, 5), // no padding
+        (3, 2, 3, 1, 1, 4, 2), // odd kernel
+        (2, 2, 3, 2, 1, 3, 3), // odd kernel, stride 2
+    ];
+    for (case, &(ci, co, k, s, p, side, n)) in shapes.iter().enumerate() {
+        let g = ConvGeometry {
+            in_channels: ci,
+            out_channels: co,
+            kernel: k,
+            stride: s,
+            padding: p,
+        };
+        let seed = 100 + case as u64 * 10;
+        let x = sample(ci * n * side * side, seed);
+        let w = sample(g.weight_len(), seed + 1);
+        let b = sample(co, seed + 2);
+        let (y, grid) = conv::conv_transpose2d_forward(&x, n, side, side, &g, &w, &b);
+        let r = sample(y.len(), seed + 3);
+        let mut dw = vec![0.0; w.len()];
+        let mut db = vec![0.0; b.len()];
+        let dx =
+            conv::conv_transpose2d_backward(&r, &x, &grid, &g, &w, &mut dw, &mut db, true).unwrap();
+        let l = |x: &[f64], w: &[f64], b: &[f64]| {
+            dot(
+                &r,
+                &conv::conv_transpose2d_forward(x, n, side, side, &g, w, b).0,
+            )
+        };
+        check(&format!("tconv {g:?} dx"), &x, &dx, |x| l(x, &w, &b));
+        check(&format!("tconv {g:?} dw"), &w, &dw, |w| l(&x, w, &b));
+        check(&format!("tconv {g:?} db"), &b, &db, |b| l(&x, &w, b));
+    }
+}
+
+#[test]
+fn weight_gradients_accumulate_across_calls() {
+    // PyTorch accumulates .grad; so do the kernels (dW += ...), without touching dx.
+    let g = ConvGeometry {
+        in_channels: 2,
+        out_channels: 3,
+        kernel: 4,
+        stride: 2,
+        padding: 1,
+    };
+    let x = sample(2 * 2 * 8 * 8, 7);
+    let w = sample(g.weight_len(), 8);
+    let b = sample(3, 9);
+    let (y, col, grid) = conv::conv2d_forward(&x, 2, 8, 8, &g, &w, &b);
+    let r = sample(y.len(), 10);
+    let (mut dw1, mut db1) = (vec![0.0; w.len()], vec![0.0; 3]);
+    conv::conv2d_backward(&r, &col, &grid, &g, &w, &mut dw1, &mut db1, false);
+    let (mut dw2, mut db2) = (dw1.clone(), db1.clone());
+    assert!(conv::conv2d_backward(&r, &col, &grid, &g, &w, &mut dw2, &mut db2, false).is_none());
+    for (once, twice) in dw1.iter().chain(&db1).zip(dw2.iter().chain(&db2)) {
+        assert!((2.0 * once - twice).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn activation_gradients_match_finite_differences() {
+    // Keep LeakyReLU's inputs away from its kink, where the derivative is not defined.
+    let u: Vec<f64> = sample(200, 1)
+        .into_iter()
+        .map(|v| if v.abs() < 1e-3 { 0.5 } else { 3.0 * v })
+        .collect();
+    let r = sample(u.len(), 2);
+    for act in [
+        Activation::Identity,
+        Activation::LeakyRelu(0.2),
+        Activation::Tanh,
+        Activation::Sigmoid,
+    ] {
+        let mut y = u.clone();
+        act.forward_in_place(&mut y);
+        let mut grad = r.clone();
+        act.backward_in_place(&y, &mut grad);
+        check(&format!("{act:?}"), &u, &grad, |u| {
+            let mut y = u.to_vec();
+            act.forward_in_place(&mut y);
+            dot(&r, &y)
+        });
+    }
+}
+
+#[test]
+fn loss_gradients_match_finite_differences() {
+    let pred = sample(30, 3);
+    let target = sample(30, 4);
+    let (_, g) = loss::mse(&pred, &target);
+    check("mse", &pred, &g, |p| loss::mse(p, &target).0);
+
+    let d: Vec<f64> = sample(7, 5).into_iter().map(|v| 0.5 + 0.45 * v).collect();
+    for target in [0.0, 1.0] {
+        let (_, g) = loss::bce(&d, target);
+        check(&format!("bce target {target}"), &d, &g, |d| {
+            loss::bce(d, target).0
+        });
+    }
+
+    // KL on a batch with PAD's small-std regime and a unit-scale one; odd batch sizes.
+    for (batch, scale) in [(5usize, 1.0), (3, 0.05), (64, 1.0)] {
+        let z: Vec<f64> = sample(batch * 4, 6 + batch as u64)
+            .into_iter()
+            .map(|v| scale * v + 0.1)
+            .collect();
+        let view = |z: &[f64]| Array2::from_shape_vec((batch, 4), z.to_vec()).unwrap();
+        let (_, g) = loss::kl_latent(view(&z).view());
+        check(
+            &format!("kl batch {batch} scale {scale}"),
+            &z,
+            g.as_slice().unwrap(),
+            |z| loss::kl_latent(view(z).view()).0,
+        );
+    }
+
+    let logits = sample(5 * 10, 8);
+    let labels = [3, 0, 9, 9, 4];
+    let view = |a: &[f64]| Array2::from_shape_vec((5, 10), a.to_vec()).unwrap();
+    let (_, g) = loss::softmax_cross_entropy(view(&logits).view(), &labels);
+    check("cross-entropy", &logits, g.as_slice().unwrap(), |a| {
+        loss::softmax_cross_entropy(view(a).view(), &labels).0
+    });
+}
+
+#[test]
+fn kl_gradient_accepts_strided_views() {
+    // The latent head hands KL a transposed view of its [nz, N] maps.
+    let z = Array2::from_shape_vec((4, 6), sample(24, 11)).unwrap();
+    let (l1, g1) = loss::kl_latent(z.t());
+    let (l2, g2) = loss::kl_latent::<f64>(ArrayView2::from(&z.t().as_standard_layout()));
+    assert_eq!(l1, l2);
+    assert_eq!(g1, g2);
+}
