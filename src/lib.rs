@@ -5,9 +5,14 @@
 //! - [`kernels`]: pure numerics (convolutions by im2col + GEMM, activations, losses);
 //! - [`cortex`]: cortical areas, pathways, discriminator neurons;
 //! - [`plasticity`]: how errors travel back (the [`plasticity::PlasticityRule`] seam) and how
-//!   synapses change (Adam, SGD).
+//!   synapses change (Adam, SGD);
+//! - [`states`], [`schedule`], [`brain`]: Wake, NREM and REM, cycles of them, and the whole
+//!   learner that runs them.
 
+pub mod brain;
 pub mod cortex;
 pub mod kernels;
 pub mod plasticity;
 pub mod rng;
+pub mod schedule;
+pub mod states;

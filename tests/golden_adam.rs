@@ -5,34 +5,9 @@ mod common;
 
 use common::*;
 use padsim::cortex::Parameter;
-use padsim::plasticity::{Adam, AdamConfig, AdamMoments, Optimiser};
-use serde_json::Value;
+use padsim::plasticity::Optimiser;
 
 const SET: &str = "pad_cycle_small";
-
-/// Golden Adam state of `names` after the phase whose moments live under `adam_prefix`.
-fn golden_adam(manifest: &Value, adam_prefix: Option<&str>, names: &[String]) -> Adam {
-    let mut adam = Adam::new(AdamConfig::default());
-    let Some(prefix) = adam_prefix else {
-        return adam;
-    };
-    let phase = prefix.trim_end_matches("/adam");
-    let steps = &manifest["adam_steps_after_phase"][phase];
-    for name in names {
-        let Some(step) = steps[name.as_str()].as_u64() else {
-            continue;
-        };
-        adam.state.insert(
-            name.clone(),
-            AdamMoments {
-                step,
-                exp_avg: load(SET, &format!("{prefix}/exp_avg/{name}")),
-                exp_avg_sq: load(SET, &format!("{prefix}/exp_avg_sq/{name}")),
-            },
-        );
-    }
-    adam
-}
 
 fn max_abs(a: &ndarray::ArrayD<f32>) -> f64 {
     a.iter().fold(0.0f64, |m, &v| m.max(v.abs() as f64))
@@ -62,8 +37,12 @@ fn adam_reproduces_every_phase_of_two_cycles() {
                     .filter(|p| p.name.starts_with(pathway))
                     .map(|p| p.name.clone())
                     .collect();
-                let mut adam =
-                    golden_adam(&manifest, start[format!("adam_{pathway}")].as_str(), &names);
+                let mut adam = golden_adam(
+                    SET,
+                    &manifest,
+                    start[format!("adam_{pathway}")].as_str(),
+                    &names,
+                );
                 let before: Vec<Parameter> = params
                     .iter()
                     .filter(|p| p.name.starts_with(pathway))

@@ -131,6 +131,20 @@ impl Activity {
             .into_owned()
     }
 
+    /// Multiplies every map of every image by `mask` (`[H, W]`): occlusion.
+    pub fn mask_pixels(&mut self, mask: ArrayView2<f32>) {
+        assert_eq!(
+            mask.dim(),
+            (self.height(), self.width()),
+            "mask and maps differ in size"
+        );
+        let mask = mask.as_standard_layout();
+        let mask = mask.as_slice().expect("standard layout");
+        for map in self.as_mut_slice().chunks_mut(mask.len()) {
+            map.iter_mut().zip(mask).for_each(|(v, &m)| *v *= m);
+        }
+    }
+
     /// `self += other`, elementwise.
     pub fn add_assign(&mut self, other: &Activity) {
         assert_eq!(

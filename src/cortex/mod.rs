@@ -6,17 +6,21 @@
 
 mod activity;
 mod area;
+mod conductor;
 mod discriminator;
 mod feedback;
 mod feedforward;
+mod hippocampus;
 mod pathway;
 mod synapses;
 
 pub use activity::Activity;
 pub use area::{Connectivity, CorticalArea, INIT_STD};
+pub use conductor::{Conductor, Neuromodulation};
 pub use discriminator::{Discriminator, Reality};
 pub use feedback::FeedbackPathway;
 pub use feedforward::{FeedforwardPathway, Percept};
+pub use hippocampus::{Hippocampus, MemoryMix, ReplayPolicy};
 pub use pathway::Pathway;
 pub use synapses::Parameter;
 

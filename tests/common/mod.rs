@@ -5,6 +5,8 @@
 use ndarray::ArrayD;
 use ndarray_npy::read_npy;
 use padsim::cortex::{Architecture, Cortex, Parameter};
+use padsim::plasticity::{Adam, AdamConfig, AdamMoments};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// The golden sets copied from ../shared/golden (see tests/data/golden/README.md).
@@ -31,15 +33,20 @@ pub fn manifest(set: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("manifest")).expect("valid json")
 }
 
-/// A cortex of the set's widths, its parameters overwritten from `<prefix>/<name>.npy`.
-pub fn cortex_from(set: &str, prefix: &str) -> Cortex {
+/// The widths of a golden set.
+pub fn architecture(set: &str) -> Architecture {
     let h = &manifest(set)["hyperparameters"];
-    let arch = Architecture {
+    Architecture {
         image_channels: 3,
         nf: h["nf"].as_u64().unwrap() as usize,
         nz: h["nz"].as_u64().unwrap() as usize,
         leak: h["leaky_relu_slope"].as_f64().unwrap(),
-    };
+    }
+}
+
+/// A cortex of the set's widths, its parameters overwritten from `<prefix>/<name>.npy`.
+pub fn cortex_from(set: &str, prefix: &str) -> Cortex {
+    let arch = architecture(set);
     let mut cortex = Cortex::new(&arch, &mut padsim::rng::stream(0, "init"));
     for p in cortex.parameters_mut() {
         load_into(p, set, prefix);
@@ -70,4 +77,33 @@ pub fn assert_close(what: &str, actual: &[f32], golden: &[f32], atol: f64, rtol:
             actual[i], golden[i]
         );
     }
+}
+
+/// Golden Adam state of `names` after the phase whose moments live under `adam_prefix`.
+pub fn golden_adam(
+    set: &str,
+    manifest: &Value,
+    adam_prefix: Option<&str>,
+    names: &[String],
+) -> Adam {
+    let mut adam = Adam::new(AdamConfig::default());
+    let Some(prefix) = adam_prefix else {
+        return adam;
+    };
+    let phase = prefix.trim_end_matches("/adam");
+    let steps = &manifest["adam_steps_after_phase"][phase];
+    for name in names {
+        let Some(step) = steps[name.as_str()].as_u64() else {
+            continue;
+        };
+        adam.state.insert(
+            name.clone(),
+            AdamMoments {
+                step,
+                exp_avg: load(set, &format!("{prefix}/exp_avg/{name}")),
+                exp_avg_sq: load(set, &format!("{prefix}/exp_avg_sq/{name}")),
+            },
+        );
+    }
+    adam
 }

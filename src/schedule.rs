@@ -1,0 +1,334 @@
+//! Schedules: a wake–sleep cycle as an ordered list of brain-state phases with their loss
+//! weights and replay recipes, and the paper's experimental conditions as presets.
+//!
+//! | condition               | cycle                    | notes                                       |
+//! |-------------------------|--------------------------|---------------------------------------------|
+//! | `full_pad`              | Wake, NREM, REM          | W = N = R = 1                               |
+//! | `no_nrem`               | Wake, REM                |                                             |
+//! | `no_rem`                | Wake, NREM               | wake latent noise ε, NREM ×0.5, no BCE term |
+//! | `wake_only`             | Wake                     | no BCE term                                 |
+//! | `no_memory_mix`         | Wake, NREM, REM          | REM dreams from the current memory alone    |
+//! | `reversed_sleep`        | Wake, REM, NREM          |                                             |
+//! | `nrem_mixed_memories`   | Wake, NREM, REM          | NREM replays 0.5 z + 0.5 z_old              |
+//! | `rem_noise_only`        | Wake, NREM, REM          | REM dreams from noise alone                 |
+//! | `rem_memories_only`     | Wake, NREM, REM          | REM dreams from 0.5 z + 0.5 z_old           |
+//!
+//! PAD equivalent: the reference's command-line switches for these conditions (Figs 4–6 and
+//! the appendix of Deperrois et al. 2022).
+//!
+//! In TOML a schedule is a list of phases:
+//!
+//! ```toml
+//! [[schedule.phases]]
+//! state = "wake"
+//! reconstruction_weight = 1.0
+//!
+//! [[schedule.phases]]
+//! state = "rem"
+//! weight = 1.0
+//! dream = { current = 0.25, older = 0.25, noise = 0.5 }
+//! ```
+
+use crate::cortex::MemoryMix;
+use crate::states::BrainState;
+use std::fmt;
+use std::str::FromStr;
+
+/// Standard deviation of the wake latent noise in the no-REM condition.
+pub const NO_REM_LATENT_NOISE: f32 = 0.5;
+
+/// One phase of a cycle.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Phase {
+    /// Wake: perceive, reconstruct, store.
+    Wake {
+        /// W: weight of the reconstruction loss.
+        #[serde(default = "one")]
+        reconstruction_weight: f64,
+        /// Weight of the KL term on the latent batch statistics.
+        #[serde(default = "one")]
+        kl_weight: f64,
+        /// Whether the discriminator learns to call sensory activity external (the
+        /// reference's `[R > 0]` gate).
+        #[serde(default = "yes")]
+        discriminator: bool,
+        /// ε: standard deviation of Gaussian noise added to z before G reconstructs it.
+        #[serde(default)]
+        latent_noise: f32,
+    },
+    /// NREM: perturbed dreaming.
+    Nrem {
+        /// N: weight of the latent reconstruction loss.
+        #[serde(default = "one")]
+        weight: f64,
+        /// What is replayed.
+        #[serde(default = "current_memory")]
+        recall: MemoryMix,
+        /// Whether dreams are occluded.
+        #[serde(default = "yes")]
+        occlusion: bool,
+    },
+    /// REM: adversarial dreaming.
+    Rem {
+        /// R: weight of the discriminator loss on dreams.
+        #[serde(default = "one")]
+        weight: f64,
+        /// What is dreamt.
+        #[serde(default = "pad_dream")]
+        dream: MemoryMix,
+    },
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn yes() -> bool {
+    true
+}
+fn current_memory() -> MemoryMix {
+    MemoryMix::CURRENT
+}
+fn pad_dream() -> MemoryMix {
+    MemoryMix::PAD_REM
+}
+
+impl Phase {
+    /// PAD's wake phase.
+    pub fn wake() -> Phase {
+        Phase::Wake {
+            reconstruction_weight: 1.0,
+            kl_weight: 1.0,
+            discriminator: true,
+            latent_noise: 0.0,
+        }
+    }
+
+    /// PAD's NREM phase.
+    pub fn nrem() -> Phase {
+        Phase::Nrem {
+            weight: 1.0,
+            recall: MemoryMix::CURRENT,
+            occlusion: true,
+        }
+    }
+
+    /// PAD's REM phase.
+    pub fn rem() -> Phase {
+        Phase::Rem {
+            weight: 1.0,
+            dream: MemoryMix::PAD_REM,
+        }
+    }
+
+    /// The brain state this phase runs.
+    pub fn state(&self) -> BrainState {
+        match self {
+            Phase::Wake { .. } => BrainState::Wake,
+            Phase::Nrem { .. } => BrainState::Nrem,
+            Phase::Rem { .. } => BrainState::Rem,
+        }
+    }
+}
+
+/// An ordered list of phases, run once per mini-batch.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// The phases in order. The first must be Wake (sleep replays what wake stored).
+    pub phases: Vec<Phase>,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Condition::FullPad.schedule()
+    }
+}
+
+impl Schedule {
+    /// Checks that the schedule can run: non-empty, starting with Wake.
+    pub fn validate(&self) -> Result<(), String> {
+        match self.phases.first() {
+            None => Err("the schedule has no phases".into()),
+            Some(p) if p.state() != BrainState::Wake => {
+                Err(format!("the schedule starts with {}; it must start with wake (sleep replays wake's memories)", p.state()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The paper's experimental conditions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// Wake, NREM, REM (W = N = R = 1).
+    FullPad,
+    /// No NREM phase.
+    NoNrem,
+    /// No REM phase; noisy wake latents; NREM loss halved; no discriminator.
+    NoRem,
+    /// Wake alone (an autoencoder with a KL prior).
+    WakeOnly,
+    /// REM dreams from the current memory alone, without noise.
+    NoMemoryMix,
+    /// REM before NREM.
+    ReversedSleep,
+    /// NREM replays a mix of two memories.
+    NremMixedMemories,
+    /// REM dreams from noise alone.
+    RemNoiseOnly,
+    /// REM dreams from two memories without noise.
+    RemMemoriesOnly,
+}
+
+impl Condition {
+    /// Every condition, in the paper's order.
+    pub const ALL: [Condition; 9] = [
+        Condition::FullPad,
+        Condition::NoNrem,
+        Condition::NoRem,
+        Condition::WakeOnly,
+        Condition::NoMemoryMix,
+        Condition::ReversedSleep,
+        Condition::NremMixedMemories,
+        Condition::RemNoiseOnly,
+        Condition::RemMemoriesOnly,
+    ];
+
+    /// The condition's schedule.
+    pub fn schedule(self) -> Schedule {
+        let no_discriminator = Phase::Wake {
+            reconstruction_weight: 1.0,
+            kl_weight: 1.0,
+            discriminator: false,
+            latent_noise: 0.0,
+        };
+        let rem_with = |dream| Phase::Rem { weight: 1.0, dream };
+        let phases = match self {
+            Condition::FullPad => vec![Phase::wake(), Phase::nrem(), Phase::rem()],
+            Condition::NoNrem => vec![Phase::wake(), Phase::rem()],
+            Condition::NoRem => vec![
+                Phase::Wake {
+                    reconstruction_weight: 1.0,
+                    kl_weight: 1.0,
+                    discriminator: false,
+                    latent_noise: NO_REM_LATENT_NOISE,
+                },
+                Phase::Nrem {
+                    weight: 0.5,
+                    recall: MemoryMix::CURRENT,
+                    occlusion: true,
+                },
+            ],
+            Condition::WakeOnly => vec![no_discriminator],
+            Condition::NoMemoryMix => {
+                vec![Phase::wake(), Phase::nrem(), rem_with(MemoryMix::CURRENT)]
+            }
+            Condition::ReversedSleep => vec![Phase::wake(), Phase::rem(), Phase::nrem()],
+            Condition::NremMixedMemories => vec![
+                Phase::wake(),
+                Phase::Nrem {
+                    weight: 1.0,
+                    recall: MemoryMix::MEMORIES,
+                    occlusion: true,
+                },
+                Phase::rem(),
+            ],
+            Condition::RemNoiseOnly => {
+                vec![Phase::wake(), Phase::nrem(), rem_with(MemoryMix::NOISE)]
+            }
+            Condition::RemMemoriesOnly => {
+                vec![Phase::wake(), Phase::nrem(), rem_with(MemoryMix::MEMORIES)]
+            }
+        };
+        Schedule { phases }
+    }
+
+    /// The condition's name in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::FullPad => "full_pad",
+            Condition::NoNrem => "no_nrem",
+            Condition::NoRem => "no_rem",
+            Condition::WakeOnly => "wake_only",
+            Condition::NoMemoryMix => "no_memory_mix",
+            Condition::ReversedSleep => "reversed_sleep",
+            Condition::NremMixedMemories => "nrem_mixed_memories",
+            Condition::RemNoiseOnly => "rem_noise_only",
+            Condition::RemMemoriesOnly => "rem_memories_only",
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Condition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Condition::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Condition::ALL.iter().map(|c| c.name()).collect();
+                format!(
+                    "unknown condition '{s}'; expected one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_starts_with_wake_and_round_trips_through_its_name() {
+        for c in Condition::ALL {
+            c.schedule().validate().unwrap();
+            assert_eq!(c.name().parse::<Condition>().unwrap(), c);
+        }
+        assert!("full"
+            .parse::<Condition>()
+            .unwrap_err()
+            .contains("full_pad"));
+    }
+
+    #[test]
+    fn schedules_read_from_toml_with_defaults() {
+        let text = r#"
+            [[phases]]
+            state = "wake"
+            [[phases]]
+            state = "rem"
+            dream = { current = 0.0, older = 0.0, noise = 1.0 }
+        "#;
+        let s: Schedule = toml::from_str(text).unwrap();
+        assert_eq!(
+            s.phases,
+            vec![
+                Phase::wake(),
+                Phase::Rem {
+                    weight: 1.0,
+                    dream: MemoryMix::NOISE
+                }
+            ]
+        );
+        let bad = "[[phases]]\nstate = \"wake\"\nreconstruction = 2.0\n";
+        let err = toml::from_str::<Schedule>(bad).unwrap_err().to_string();
+        assert!(err.contains("reconstruction"), "{err}");
+    }
+
+    #[test]
+    fn a_schedule_must_start_awake() {
+        let s = Schedule {
+            phases: vec![Phase::rem(), Phase::wake()],
+        };
+        assert!(s.validate().unwrap_err().contains("start with wake"));
+    }
+}

@@ -1,0 +1,262 @@
+//! The three brain states and what each does to the cortex.
+//!
+//! ```text
+//! Wake:  (z, d) = E(x);  x̂ = G(z + ε·n)
+//!        L = W·MSE(x̂, x) + KL(z) + [disc]·BCE(d, 1);  store z
+//! NREM:  x' = G(z_r) (a replayed memory);  z' = E(mask ⊙ x')
+//!        L = N·MSE(z', z_r)
+//! REM:   x'' = G(z_mix);  d'' = E_d(x'')
+//!        L = R·BCE(d'', 0);  E descends L, G ascends it (conductor's sign −1)
+//! ```
+//!
+//! Which pathways learn, the discriminator's target and the feedback pathway's plasticity
+//! sign are read from the [`Conductor`](crate::cortex::Conductor); loss weights and replay
+//! recipes come from the schedule's phase. Each step clears gradients first (set to none),
+//! so a parameter that takes no part in a state is not stepped in it.
+//!
+//! PAD equivalent: the Wake, NREM and REM blocks of the reference's training loop
+//! (`train_PAD`), with `loss.backward()` and `optimizerE/G.step()` per phase.
+
+use crate::brain::Brain;
+use crate::cortex::{Activity, Neuromodulation, Parameter};
+use crate::kernels::loss;
+use crate::plasticity::Optimiser;
+use ndarray::{Array1, Array2, ArrayView2, Zip};
+use std::fmt;
+
+/// A brain state.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BrainState {
+    /// Sensory-driven activity.
+    Wake,
+    /// Non-REM sleep: perturbed replay of single memories.
+    Nrem,
+    /// REM sleep: adversarial dreams from mixed memories and noise.
+    Rem,
+}
+
+impl BrainState {
+    /// Lower-case name used in records (`wake`, `nrem`, `rem`).
+    pub fn name(self) -> &'static str {
+        match self {
+            BrainState::Wake => "wake",
+            BrainState::Nrem => "nrem",
+            BrainState::Rem => "rem",
+        }
+    }
+}
+
+impl fmt::Display for BrainState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Named loss terms of one phase, in a fixed order.
+pub type Losses = Vec<(&'static str, f64)>;
+
+/// What a Wake step saw and produced.
+#[derive(Clone, Debug)]
+pub struct WakeOutcome {
+    /// Latents `[N, nz]` (stored in the hippocampus).
+    pub z: Array2<f32>,
+    /// Discriminator outputs `[N]`.
+    pub d: Array1<f32>,
+    /// Reconstructions G(z + ε·n), `[C, N, H, W]`.
+    pub reconstruction: Activity,
+    /// `reconstruction`, `kl`, `external` (BCE(d, 1), 0 when gated off), `total`.
+    pub losses: Losses,
+}
+
+/// What an NREM step saw and produced.
+#[derive(Clone, Debug)]
+pub struct NremOutcome {
+    /// The dream G(z_r).
+    pub dream: Activity,
+    /// The occluded dream the feedforward pathway saw.
+    pub occluded: Activity,
+    /// Its latent E(occluded) `[N, nz]`.
+    pub z_dream: Array2<f32>,
+    /// `latent_reconstruction` (unweighted MSE).
+    pub losses: Losses,
+}
+
+/// What a REM step saw and produced.
+#[derive(Clone, Debug)]
+pub struct RemOutcome {
+    /// The dream G(z_mix).
+    pub dream: Activity,
+    /// Discriminator outputs on the dream `[N]`.
+    pub d: Array1<f32>,
+    /// `internal` (unweighted BCE(d, target)).
+    pub losses: Losses,
+}
+
+fn scaled<T: std::ops::MulAssign<f32>>(mut grad: Vec<T>, factor: f64) -> Vec<T> {
+    if factor != 1.0 {
+        grad.iter_mut().for_each(|g| *g *= factor as f32);
+    }
+    grad
+}
+
+impl Brain {
+    /// Wake on a batch `x` (`[C, N, H, W]` in [-1, 1]). `latent_noise` is the standard-normal
+    /// sample `n` (`[N, nz]`) scaled by `eps` before G, if `eps != 0`.
+    pub fn wake(
+        &mut self,
+        reconstruction_weight: f64,
+        kl_weight: f64,
+        discriminator: bool,
+        x: &Activity,
+        latent_noise: Option<(f32, ArrayView2<f32>)>,
+    ) -> WakeOutcome {
+        let nm = self.conductor.wake;
+        self.cortex.clear_grads();
+        let percept = self.cortex.feedforward.forward(x);
+        let mut g_input = percept.z.clone();
+        if let Some((eps, noise)) = latent_noise {
+            Zip::from(&mut g_input)
+                .and(&noise)
+                .for_each(|a, &n| *a += eps * n);
+        }
+        let reconstruction = self.cortex.feedback.forward(g_input.view()).clone();
+        let (mse, d_rec) = loss::mse(reconstruction.as_slice(), x.as_slice());
+        let d_rec = scaled(d_rec, reconstruction_weight);
+        let grad_rec = Activity::from_vec(x.channels(), x.batch(), x.height(), x.width(), d_rec);
+        let dz_rec = self
+            .cortex
+            .feedback
+            .backward(grad_rec, nm.feedforward_plastic);
+        let (kl, mut dz) = loss::kl_latent(percept.z.view());
+        dz.mapv_inplace(|g| g * kl_weight as f32);
+        if let Some(dz_rec) = dz_rec {
+            dz += &dz_rec;
+        }
+        let target = nm.discriminator.filter(|_| discriminator);
+        let (external, dd) = match target {
+            Some(reality) => {
+                let (l, g) = loss::bce(percept.d.as_slice().expect("contiguous"), reality.target());
+                (l, Some(Array1::from(g)))
+            }
+            None => (0.0, None),
+        };
+        if nm.feedforward_plastic {
+            self.cortex
+                .feedforward
+                .backward(Some(dz.view()), dd.as_ref().map(|g| g.view()), false);
+        }
+        self.apply_plasticity(&nm);
+        let total = external + kl_weight * kl + reconstruction_weight * mse;
+        self.hippocampus.store(percept.z.clone());
+        WakeOutcome {
+            z: percept.z,
+            d: percept.d,
+            reconstruction,
+            losses: vec![
+                ("reconstruction", mse),
+                ("kl", kl),
+                ("external", external),
+                ("total", total),
+            ],
+        }
+    }
+
+    /// NREM on the replayed latents `z_replay` (`[N, nz]`), occluding the dream with
+    /// `mask` (`[H, W]`, one mask for the whole batch) if given.
+    pub fn nrem(
+        &mut self,
+        weight: f64,
+        z_replay: ArrayView2<f32>,
+        mask: Option<ArrayView2<f32>>,
+    ) -> NremOutcome {
+        let nm = self.conductor.nrem;
+        self.cortex.clear_grads();
+        let dream = self.cortex.feedback.forward(z_replay).clone();
+        let mut occluded = dream.clone();
+        if let Some(mask) = mask {
+            occluded.mask_pixels(mask);
+        }
+        let percept = self.cortex.feedforward.forward(&occluded);
+        let z_target = z_replay.as_standard_layout();
+        let (mse, dz) = loss::mse(
+            percept.z.as_slice().expect("contiguous"),
+            z_target.as_slice().expect("contiguous"),
+        );
+        let dz =
+            Array2::from_shape_vec(percept.z.raw_dim(), scaled(dz, weight)).expect("same shape");
+        if nm.feedforward_plastic || nm.feedback_plastic {
+            let dx = self
+                .cortex
+                .feedforward
+                .backward(Some(dz.view()), None, nm.feedback_plastic);
+            if let Some(mut dx) = dx {
+                if let Some(mask) = mask {
+                    dx.mask_pixels(mask);
+                }
+                self.cortex.feedback.backward(dx, false);
+            }
+        }
+        self.apply_plasticity(&nm);
+        NremOutcome {
+            dream,
+            occluded,
+            z_dream: percept.z,
+            losses: vec![("latent_reconstruction", mse)],
+        }
+    }
+
+    /// REM on the dream latents `z_mix` (`[N, nz]`).
+    pub fn rem(&mut self, weight: f64, z_mix: ArrayView2<f32>) -> RemOutcome {
+        let nm = self.conductor.rem;
+        self.cortex.clear_grads();
+        let dream = self.cortex.feedback.forward(z_mix).clone();
+        let percept = self.cortex.feedforward.forward(&dream);
+        let reality = nm
+            .discriminator
+            .expect("REM trains the discriminator; the conductor gates it off");
+        let (internal, dd) = loss::bce(percept.d.as_slice().expect("contiguous"), reality.target());
+        let dd = Array1::from(scaled(dd, weight));
+        if nm.feedforward_plastic || nm.feedback_plastic {
+            let dx = self
+                .cortex
+                .feedforward
+                .backward(None, Some(dd.view()), nm.feedback_plastic);
+            if let Some(dx) = dx {
+                self.cortex.feedback.backward(dx, false);
+            }
+        }
+        self.apply_plasticity(&nm);
+        RemOutcome {
+            dream,
+            d: percept.d,
+            losses: vec![("internal", internal)],
+        }
+    }
+
+    /// Applies the conductor's settings to the gradients just computed (frozen pathways lose
+    /// theirs, the feedback sign multiplies G's), then steps both optimisers; tensors
+    /// without gradient are skipped.
+    fn apply_plasticity(&mut self, nm: &Neuromodulation) {
+        if !nm.feedforward_plastic {
+            self.cortex
+                .feedforward
+                .parameters_mut()
+                .into_iter()
+                .for_each(Parameter::clear_grad);
+        }
+        let mut feedback = self.cortex.feedback.parameters_mut();
+        for p in feedback.iter_mut() {
+            if nm.feedback_plastic {
+                p.scale_grad(nm.feedback_sign);
+            } else {
+                p.clear_grad();
+            }
+        }
+        self.feedback_optimiser.step(&mut feedback);
+        self.feedforward_optimiser
+            .step(&mut self.cortex.feedforward.parameters_mut());
+    }
+}

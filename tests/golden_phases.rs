@@ -1,0 +1,308 @@
+//! Wake, NREM and REM against PyTorch autograd (`pad_cycle_small`, nf 8, nz 16, B 4).
+//!
+//! Each phase of two cycles runs in isolation from the golden state it started from, with
+//! the recorded inputs, and must match the recorded losses, activations and gradients within
+//! the manifest's per-tensor tolerances, and have no gradient exactly where PyTorch had none.
+//! Then both cycles run end to end from init with padsim's own gradients (loose tolerances:
+//! rounding differences compound across phases, see tests/data/golden/README.md).
+
+mod common;
+
+use common::*;
+use ndarray::{Array2, ArrayD, Ix2, Ix4};
+use padsim::brain::Brain;
+use padsim::cortex::{Activity, MemoryMix, Parameter};
+use padsim::plasticity::AdamConfig;
+use padsim::schedule::Condition;
+use serde_json::Value;
+
+const SET: &str = "pad_cycle_small";
+
+fn brain_at(manifest: &Value, key: &str) -> Brain {
+    let start = &manifest["phase_start_state"][key];
+    let mut brain = Brain::new(
+        &architecture(SET),
+        Condition::FullPad.schedule(),
+        AdamConfig::default(),
+        0,
+    );
+    for p in brain.cortex.parameters_mut() {
+        load_into(p, SET, start[&p.name[..1]].as_str().unwrap());
+    }
+    let names = |ps: Vec<&Parameter>| ps.into_iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+    let e_names = names(brain.cortex.feedforward.parameters());
+    let g_names = names(brain.cortex.feedback.parameters());
+    brain.feedforward_optimiser = golden_adam(SET, manifest, start["adam_E"].as_str(), &e_names);
+    brain.feedback_optimiser = golden_adam(SET, manifest, start["adam_G"].as_str(), &g_names);
+    brain
+}
+
+fn input(c: usize, what: &str) -> ArrayD<f32> {
+    load(SET, &format!("inputs/cycle{c}.{what}"))
+}
+
+fn latent(key: &str) -> Array2<f32> {
+    load(SET, key).into_dimensionality::<Ix2>().unwrap()
+}
+
+/// Compares an activation with the golden one under the phase's tolerance.
+fn check_activation(manifest: &Value, key: &str, name: &str, actual: &[f32]) {
+    let atol = manifest["tolerances"]["phases"][key]["activations"][name]["atol"]
+        .as_f64()
+        .unwrap();
+    let golden = load(SET, &format!("{key}/{name}"));
+    assert_close(
+        &format!("{key} {name}"),
+        actual,
+        golden.as_slice().unwrap(),
+        atol,
+        1e-4,
+    );
+}
+
+fn check_loss(manifest: &Value, key: &str, golden_name: &str, actual: f64) {
+    let tol = &manifest["tolerances"]["phases"][key]["losses"][golden_name];
+    let (want, rtol) = (
+        tol["value"].as_f64().unwrap(),
+        tol["rtol"].as_f64().unwrap(),
+    );
+    assert!(
+        (actual - want).abs() <= rtol * want.abs(),
+        "{key} {golden_name}: {actual} vs golden {want} (rtol {rtol:e})"
+    );
+}
+
+fn loss(losses: &[(&str, f64)], name: &str) -> f64 {
+    losses
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no loss {name}"))
+        .1
+}
+
+/// Every parameter's gradient against PyTorch's, including which ones have none.
+fn check_grads(manifest: &Value, key: &str, brain: &Brain) {
+    let tolerances = &manifest["tolerances"]["phases"][key]["grad"];
+    let absent: Vec<&str> = manifest["absent_grads"][key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let mut compared = 0;
+    for p in brain.cortex.parameters() {
+        let file = format!("{key}/grad/{}", p.name);
+        match (&p.grad, exists(SET, &file)) {
+            (Some(grad), true) => {
+                let atol = tolerances[p.name.as_str()]["atol"].as_f64().unwrap();
+                let golden = load(SET, &file);
+                assert_close(
+                    &format!("{key} grad {}", p.name),
+                    grad.as_slice().unwrap(),
+                    golden.as_slice().unwrap(),
+                    atol,
+                    1e-4,
+                );
+                compared += 1;
+            }
+            (None, false) => {}
+            (Some(_), false) => panic!("{key}: {} has a gradient; PyTorch had none", p.name),
+            (None, true) => panic!("{key}: {} has no gradient; PyTorch had one", p.name),
+        }
+        if absent.contains(&p.name.as_str()) {
+            assert!(p.grad.is_none(), "{key}: {} listed as absent", p.name);
+        }
+    }
+    assert!(compared >= 8, "{key}: only {compared} gradients compared");
+}
+
+fn to_nchw_vec(a: &Activity) -> Vec<f32> {
+    a.to_nchw().into_raw_vec_and_offset().0
+}
+
+/// The REM latent mix of cycle `c` as the hippocampus makes it.
+fn rem_mix(brain: &mut Brain, c: usize) -> Array2<f32> {
+    brain.hippocampus.clear();
+    for past in 1..=c {
+        brain
+            .hippocampus
+            .store(latent(&format!("cycle{past}/wake/z")));
+    }
+    let older = brain
+        .hippocampus
+        .older(&mut padsim::rng::stream(0, "unused"))
+        .cloned();
+    let noise = input(c, "noise").into_dimensionality::<Ix2>().unwrap();
+    brain
+        .hippocampus
+        .replay(&MemoryMix::PAD_REM, older.as_ref(), Some(noise.view()))
+}
+
+#[test]
+fn every_phase_in_isolation_matches_pytorch() {
+    let manifest = manifest(SET);
+    for c in 1..=2 {
+        let x = Activity::from_nchw(input(c, "x").into_dimensionality::<Ix4>().unwrap().view());
+        let mask = input(c, "mask").into_dimensionality::<Ix2>().unwrap();
+
+        let key = format!("cycle{c}/wake");
+        let mut brain = brain_at(&manifest, &key);
+        let out = brain.wake(1.0, 1.0, true, &x, None);
+        check_activation(&manifest, &key, "z", out.z.as_slice().unwrap());
+        check_activation(&manifest, &key, "d", out.d.as_slice().unwrap());
+        check_activation(&manifest, &key, "x_rec", &to_nchw_vec(&out.reconstruction));
+        check_loss(
+            &manifest,
+            &key,
+            "bce_d_vs_ones",
+            loss(&out.losses, "external"),
+        );
+        check_loss(&manifest, &key, "kl", loss(&out.losses, "kl"));
+        check_loss(
+            &manifest,
+            &key,
+            "mse_reconstruction",
+            loss(&out.losses, "reconstruction"),
+        );
+        check_loss(&manifest, &key, "total", loss(&out.losses, "total"));
+        check_grads(&manifest, &key, &brain);
+
+        let key = format!("cycle{c}/nrem");
+        let mut brain = brain_at(&manifest, &key);
+        let z_wake = latent(&format!("cycle{c}/wake/z"));
+        let out = brain.nrem(1.0, z_wake.view(), Some(mask.view()));
+        check_activation(&manifest, &key, "xg", &to_nchw_vec(&out.dream));
+        check_activation(&manifest, &key, "x_occ", &to_nchw_vec(&out.occluded));
+        check_activation(&manifest, &key, "z2", out.z_dream.as_slice().unwrap());
+        check_loss(
+            &manifest,
+            &key,
+            "mse_latent",
+            loss(&out.losses, "latent_reconstruction"),
+        );
+        check_grads(&manifest, &key, &brain);
+
+        let key = format!("cycle{c}/rem");
+        let mut brain = brain_at(&manifest, &key);
+        let zmix = rem_mix(&mut brain, c);
+        check_activation(&manifest, &key, "zmix", zmix.as_slice().unwrap());
+        let out = brain.rem(1.0, zmix.view());
+        check_activation(&manifest, &key, "xr", &to_nchw_vec(&out.dream));
+        check_activation(&manifest, &key, "d_r", out.d.as_slice().unwrap());
+        check_loss(
+            &manifest,
+            &key,
+            "bce_d_vs_zeros",
+            loss(&out.losses, "internal"),
+        );
+        check_grads(&manifest, &key, &brain);
+    }
+}
+
+#[test]
+fn phase_steps_move_exactly_the_plastic_parameters() {
+    // After each isolated phase, parameters without gradient are bit-identical to the start,
+    // and the stepped ones agree with PyTorch's post-step values (abs 2e-3, the end-to-end bound).
+    let manifest = manifest(SET);
+    for c in 1..=2 {
+        for phase in ["wake", "nrem", "rem"] {
+            let key = format!("cycle{c}/{phase}");
+            let mut brain = brain_at(&manifest, &key);
+            let before: Vec<Parameter> = brain.cortex.parameters().into_iter().cloned().collect();
+            let x = Activity::from_nchw(input(c, "x").into_dimensionality::<Ix4>().unwrap().view());
+            let mask = input(c, "mask").into_dimensionality::<Ix2>().unwrap();
+            let z_wake = latent(&format!("cycle{c}/wake/z"));
+            match phase {
+                "wake" => drop(brain.wake(1.0, 1.0, true, &x, None)),
+                "nrem" => drop(brain.nrem(1.0, z_wake.view(), Some(mask.view()))),
+                _ => {
+                    let zmix = rem_mix(&mut brain, c);
+                    drop(brain.rem(1.0, zmix.view()));
+                }
+            }
+            for (p, old) in brain.cortex.parameters().into_iter().zip(&before) {
+                if p.grad.is_none() {
+                    assert_eq!(
+                        p.value, old.value,
+                        "{key}: {} moved without gradient",
+                        p.name
+                    );
+                } else {
+                    let golden = load(SET, &format!("{key}/after/{}", p.name));
+                    assert_close(
+                        &format!("{key} after {}", p.name),
+                        p.value.as_slice().unwrap(),
+                        golden.as_slice().unwrap(),
+                        2e-3,
+                        0.0,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn two_cycles_end_to_end_from_init() {
+    let manifest = manifest(SET);
+    let mut brain = brain_at(&manifest, "cycle1/wake");
+    for c in 1..=2 {
+        let x = Activity::from_nchw(input(c, "x").into_dimensionality::<Ix4>().unwrap().view());
+        let mask = input(c, "mask").into_dimensionality::<Ix2>().unwrap();
+        let noise = input(c, "noise").into_dimensionality::<Ix2>().unwrap();
+        let losses = &manifest["losses"];
+
+        let wake = brain.wake(1.0, 1.0, true, &x, None);
+        let key = format!("cycle{c}/wake");
+        for (mine, theirs) in [
+            ("external", "bce_d_vs_ones"),
+            ("kl", "kl"),
+            ("reconstruction", "mse_reconstruction"),
+        ] {
+            let want = losses[&key][theirs].as_f64().unwrap();
+            let got = loss(&wake.losses, mine);
+            assert!(
+                (got - want).abs() <= 1e-4 * want.abs(),
+                "{key} {theirs}: {got} vs {want}"
+            );
+        }
+        assert_close(
+            &format!("{key} z"),
+            wake.z.as_slice().unwrap(),
+            load(SET, &format!("{key}/z")).as_slice().unwrap(),
+            2e-3,
+            0.0,
+        );
+
+        let key = format!("cycle{c}/nrem");
+        let z = brain.hippocampus.newest().unwrap().clone();
+        let nrem = brain.nrem(1.0, z.view(), Some(mask.view()));
+        let want = losses[&key]["mse_latent"].as_f64().unwrap();
+        let got = loss(&nrem.losses, "latent_reconstruction");
+        assert!((got - want).abs() <= 0.1 * want, "{key}: {got} vs {want}");
+
+        let key = format!("cycle{c}/rem");
+        let older = brain
+            .hippocampus
+            .older(&mut padsim::rng::stream(0, "unused"))
+            .cloned();
+        let zmix =
+            brain
+                .hippocampus
+                .replay(&MemoryMix::PAD_REM, older.as_ref(), Some(noise.view()));
+        let rem = brain.rem(1.0, zmix.view());
+        let want = losses[&key]["bce_d_vs_zeros"].as_f64().unwrap();
+        let got = loss(&rem.losses, "internal");
+        assert!((got - want).abs() <= 1e-4 * want, "{key}: {got} vs {want}");
+        for p in brain.cortex.parameters() {
+            let golden = load(SET, &format!("{key}/after/{}", p.name));
+            assert_close(
+                &format!("{key} after {}", p.name),
+                p.value.as_slice().unwrap(),
+                golden.as_slice().unwrap(),
+                2e-3,
+                0.0,
+            );
+        }
+    }
+}
