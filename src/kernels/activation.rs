@@ -51,7 +51,7 @@ impl Activation {
                 let slope = real::<T>(slope);
                 Box::new(move |v: &mut T| {
                     if *v <= T::zero() {
-                        *v = *v * slope
+                        *v *= slope
                     }
                 })
             }
@@ -76,14 +76,12 @@ impl Activation {
                 let slope = real::<T>(slope);
                 for_each_pair(grad, output, |g, y| {
                     if y <= T::zero() {
-                        *g = *g * slope
+                        *g *= slope
                     }
                 })
             }
-            Activation::Tanh => for_each_pair(grad, output, |g, y| *g = *g * (T::one() - y * y)),
-            Activation::Sigmoid => {
-                for_each_pair(grad, output, |g, y| *g = *g * (y * (T::one() - y)))
-            }
+            Activation::Tanh => for_each_pair(grad, output, |g, y| *g *= T::one() - y * y),
+            Activation::Sigmoid => for_each_pair(grad, output, |g, y| *g *= y * (T::one() - y)),
         }
     }
 }

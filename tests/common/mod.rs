@@ -67,7 +67,9 @@ pub fn assert_close(what: &str, actual: &[f32], golden: &[f32], atol: f64, rtol:
     let mut worst: Option<(usize, f64)> = None;
     for (i, (&a, &g)) in actual.iter().zip(golden).enumerate() {
         let excess = (a as f64 - g as f64).abs() - (atol + rtol * (g as f64).abs());
-        if !(excess <= 0.0) && worst.is_none_or(|(_, w)| excess > w) {
+        // NaN counts as a failure: `excess > 0` is false for it, so test `is_nan` too.
+        let fails = excess > 0.0 || excess.is_nan();
+        if fails && worst.is_none_or(|(_, w)| excess > w || w.is_nan()) {
             worst = Some((i, excess));
         }
     }
