@@ -8,6 +8,7 @@
 //!   synapses change (Adam, SGD).
 
 pub mod cortex;
+pub mod data;
 pub mod kernels;
 pub mod plasticity;
 pub mod rng;
