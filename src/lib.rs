@@ -11,6 +11,7 @@
 
 pub mod brain;
 pub mod cortex;
+pub mod data;
 pub mod kernels;
 pub mod plasticity;
 pub mod rng;

@@ -1,0 +1,224 @@
+//! CIFAR-10, binary version: 50,000 training and 10,000 test images, 3 × 32 × 32, 10 classes.
+//!
+//! PAD equivalent: `torchvision.datasets.CIFAR10(train=…)` + `Resize(32)` (a no-op) +
+//! `ToTensor()` + `Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))`.
+//!
+//! Layout of the folder `cifar-10-batches-bin/`:
+//!
+//! ```text
+//! data_batch_1.bin … data_batch_5.bin   training set, read in this order
+//! test_batch.bin                        test set
+//! batches.meta.txt                      class names, one per line (optional here)
+//! ```
+//!
+//! Each `.bin` file is a sequence of 3,073-byte records with no header:
+//!
+//! ```text
+//! byte 0           label 0..=9
+//! bytes 1..1025    red plane,   32 rows of 32 pixels, row-major
+//! bytes 1025..2049 green plane
+//! bytes 2049..3073 blue plane
+//! ```
+//!
+//! The pixel part already is CHW, so a record's 3,072 pixel bytes are copied unchanged into
+//! the NCHW image buffer; the labels go to their own vector.
+
+use super::{read_file, DataError, Dataset, Split, IMAGE_SIDE, NUM_CLASSES};
+use rayon::prelude::*;
+use std::path::Path;
+
+/// Bytes of pixels per image: 3 planes of 32 × 32.
+pub const PIXELS_PER_RECORD: usize = 3 * IMAGE_SIDE * IMAGE_SIDE;
+
+/// Bytes per record: one label byte, then the pixels.
+pub const RECORD_LEN: usize = 1 + PIXELS_PER_RECORD;
+
+/// The training files, in the order their images are concatenated.
+pub const TRAIN_FILES: [&str; 5] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+];
+
+/// The test file.
+pub const TEST_FILE: &str = "test_batch.bin";
+
+/// The class-name file (optional: [`CLASS_NAMES`] is used when it is absent).
+pub const META_FILE: &str = "batches.meta.txt";
+
+/// CIFAR-10's classes, indexed by label, as `batches.meta.txt` spells them.
+pub const CLASS_NAMES: [&str; NUM_CLASSES] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// Loads the training set (all five batch files, which must all be present) and the test set
+/// from the `cifar-10-batches-bin` folder `dir`.
+pub fn load(dir: &Path) -> Result<Split, DataError> {
+    let class_names = read_class_names(&dir.join(META_FILE))?;
+
+    // The five files are independent, so they are read and split in parallel; `collect` keeps
+    // their order, which fixes the order of the training images.
+    let train_parts = TRAIN_FILES
+        .par_iter()
+        .enumerate()
+        .map(|(k, file)| {
+            read_batch_file(
+                &dir.join(file),
+                &format!("CIFAR-10 training batch {} of 5", k + 1),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let test = read_batch_file(&dir.join(TEST_FILE), "the CIFAR-10 test batch")?;
+
+    let mut train_images = Vec::with_capacity(train_parts.iter().map(|p| p.0.len()).sum());
+    let mut train_labels = Vec::with_capacity(train_parts.iter().map(|p| p.1.len()).sum());
+    for (images, labels) in train_parts {
+        train_images.extend_from_slice(&images);
+        train_labels.extend_from_slice(&labels);
+    }
+    Ok(Split {
+        train: assemble("cifar10/train", train_images, train_labels, &class_names)?,
+        test: assemble("cifar10/test", test.0, test.1, &class_names)?,
+    })
+}
+
+fn assemble(
+    name: &str,
+    images: Vec<u8>,
+    labels: Vec<u8>,
+    class_names: &[String],
+) -> Result<Dataset, DataError> {
+    Dataset::new(
+        name,
+        3,
+        IMAGE_SIDE,
+        IMAGE_SIDE,
+        images,
+        labels,
+        class_names.to_vec(),
+    )
+}
+
+/// Reads one batch file into (NCHW pixel bytes, labels). `role` says what the file is for,
+/// and is quoted when the file is missing.
+pub fn read_batch_file(path: &Path, role: &str) -> Result<(Vec<u8>, Vec<u8>), DataError> {
+    let bytes = read_file(
+        path,
+        &format!("{role} ({RECORD_LEN}-byte records: 1 label + {PIXELS_PER_RECORD} pixels)"),
+    )?;
+    parse_batch(path, &bytes)
+}
+
+/// Splits the records of a batch file already in memory; `path` is only used in errors.
+pub fn parse_batch(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>), DataError> {
+    if bytes.is_empty() || bytes.len() % RECORD_LEN != 0 {
+        let expected = if bytes.is_empty() {
+            format!("at least one {RECORD_LEN}-byte record (1 label + {PIXELS_PER_RECORD} pixels)")
+        } else {
+            format!(
+                "a multiple of the {RECORD_LEN}-byte record (1 label + {PIXELS_PER_RECORD} pixels)"
+            )
+        };
+        return Err(DataError::Size {
+            path: path.to_path_buf(),
+            found: bytes.len() as u64,
+            expected,
+        });
+    }
+    let records = bytes.len() / RECORD_LEN;
+    let mut images = Vec::with_capacity(records * PIXELS_PER_RECORD);
+    let mut labels = Vec::with_capacity(records);
+    for (record, chunk) in bytes.chunks_exact(RECORD_LEN).enumerate() {
+        let label = chunk[0];
+        if usize::from(label) >= NUM_CLASSES {
+            return Err(DataError::Label {
+                path: path.to_path_buf(),
+                record,
+                found: label.to_string(),
+                expected: format!("0..={}", NUM_CLASSES - 1),
+            });
+        }
+        labels.push(label);
+        images.extend_from_slice(&chunk[1..]);
+    }
+    Ok((images, labels))
+}
+
+/// Reads `batches.meta.txt`: one class name per line, blank lines ignored. A missing file
+/// gives the standard names; a file with other than ten names is an error.
+pub fn read_class_names(path: &Path) -> Result<Vec<String>, DataError> {
+    let bytes = match read_file(path, "CIFAR-10 class names") {
+        Ok(bytes) => bytes,
+        Err(DataError::Missing { .. }) => {
+            return Ok(CLASS_NAMES.iter().map(|s| s.to_string()).collect())
+        }
+        Err(other) => return Err(other),
+    };
+    let text = String::from_utf8(bytes)
+        .map_err(|e| DataError::format(path, format!("not UTF-8 text ({e})")))?;
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_string)
+        .collect();
+    if names.len() != NUM_CLASSES {
+        return Err(DataError::format(
+            path,
+            format!(
+                "{} class names; expected {NUM_CLASSES}, one per line",
+                names.len()
+            ),
+        ));
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(label: u8, fill: u8) -> Vec<u8> {
+        let mut r = vec![label];
+        r.extend((0..PIXELS_PER_RECORD).map(|i| fill.wrapping_add(i as u8)));
+        r
+    }
+
+    #[test]
+    fn records_split_into_labels_and_chw_pixels() {
+        let mut bytes = record(3, 0);
+        bytes.extend(record(9, 100));
+        let (images, labels) = parse_batch(Path::new("b.bin"), &bytes).unwrap();
+        assert_eq!(labels, vec![3, 9]);
+        assert_eq!(images.len(), 2 * PIXELS_PER_RECORD);
+        assert_eq!(&images[..PIXELS_PER_RECORD], &bytes[1..RECORD_LEN]);
+        assert_eq!(images[PIXELS_PER_RECORD], 100);
+    }
+
+    #[test]
+    fn size_and_label_errors_name_the_file() {
+        let err = parse_batch(Path::new("data_batch_1.bin"), &[0; 30000]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "data_batch_1.bin: size 30000 bytes; expected a multiple of the 3073-byte record \
+             (1 label + 3072 pixels)"
+        );
+        let err = parse_batch(Path::new("x.bin"), &record(10, 0)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "x.bin: label 10 at record 0; expected 0..=9"
+        );
+        assert!(parse_batch(Path::new("e.bin"), &[]).is_err());
+    }
+}

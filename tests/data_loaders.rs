@@ -1,0 +1,808 @@
+//! The data loaders on small files written by the tests themselves (never on downloaded data):
+//! well-formed files load to the right pixels and labels, malformed ones give errors that name
+//! the file.
+//!
+//! `tests/data/svhn_tiny_32x32.mat` is the one checked-in fixture, a MAT-file written by SciPy
+//! (so the reader is tested on a real writer's output, compressed), made with:
+//!
+//! ```text
+//! python3 -c "import numpy as np, scipy.io as s; r,c,ch,n=np.meshgrid(*[np.arange(k) for k in (32,32,3,5)], indexing='ij'); s.savemat('tests/data/svhn_tiny_32x32.mat', {'X': ((r + 2*c + 50*ch + 7*n) % 256).astype(np.uint8), 'y': np.array([[10.], [1.], [2.], [3.], [9.]])}, do_compression=True)"
+//! ```
+//!
+//! (SciPy 1.17.1, NumPy 2.4.6), i.e. X(row, col, ch, n) = (row + 2·col + 50·ch + 7·n) mod 256,
+//! y = [10, 1, 2, 3, 9].
+
+use padsim::data::{
+    self, cifar10, mnist, svhn, synthetic, DataError, DatasetKind, LoadOptions, MnistResize,
+    SyntheticConfig,
+};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A fresh directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let unique = format!(
+            "padsim-data-{label}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(unique);
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Asserts that loading failed with a message that starts with (or at least contains) the
+/// file's name, and contains every one of `fragments`.
+fn assert_error_names(
+    result: Result<impl std::fmt::Debug, DataError>,
+    file: &str,
+    fragments: &[&str],
+) {
+    let err = result.expect_err("malformed input must be an error");
+    let message = err.to_string();
+    assert!(
+        message.contains(file),
+        "error does not name {file}: {message}"
+    );
+    for fragment in fragments {
+        assert!(
+            message.contains(fragment),
+            "error lacks {fragment:?}: {message}"
+        );
+    }
+    if let Some(path) = err.path() {
+        assert!(path.to_string_lossy().contains(file), "{}", path.display());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CIFAR-10
+// ---------------------------------------------------------------------------------------------
+
+/// Pixel `p` (0..3072, CHW) of CIFAR record `r` in file `f`: distinct per file, record, pixel.
+fn cifar_pixel(f: usize, r: usize, p: usize) -> u8 {
+    ((p * 7 + r * 31 + f * 101) % 256) as u8
+}
+
+fn cifar_label(f: usize, r: usize) -> u8 {
+    ((f * 3 + r) % 10) as u8
+}
+
+fn cifar_file(f: usize, records: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for r in 0..records {
+        bytes.push(cifar_label(f, r));
+        bytes.extend((0..3072).map(|p| cifar_pixel(f, r, p)));
+    }
+    bytes
+}
+
+/// A complete CIFAR folder: five training files and the test file, `records` each (file index
+/// 0..5 for training, 5 for test).
+fn write_cifar(dir: &TempDir, records: usize) {
+    for (f, name) in cifar10::TRAIN_FILES.iter().enumerate() {
+        dir.write(name, &cifar_file(f, records));
+    }
+    dir.write(cifar10::TEST_FILE, &cifar_file(5, records));
+}
+
+#[test]
+fn cifar10_loads_all_six_files_in_order() {
+    let dir = TempDir::new("cifar");
+    write_cifar(&dir, 3);
+    let meta = "plane\ncar\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
+    dir.write(cifar10::META_FILE, meta.as_bytes());
+
+    let split = data::load(DatasetKind::Cifar10, dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!((split.train.len(), split.test.len()), (15, 3));
+    assert_eq!(split.train.channels(), 3);
+    assert_eq!(split.train.class_names()[1], "car");
+    for f in 0..5 {
+        for r in 0..3 {
+            let i = f * 3 + r;
+            assert_eq!(split.train.labels()[i], cifar_label(f, r));
+            let expected: Vec<u8> = (0..3072).map(|p| cifar_pixel(f, r, p)).collect();
+            assert_eq!(split.train.image(i), expected.as_slice(), "train image {i}");
+        }
+    }
+    assert_eq!(
+        split.test.labels(),
+        &[cifar_label(5, 0), cifar_label(5, 1), cifar_label(5, 2)]
+    );
+
+    // Red plane first, rows of 32: pixel (row 1, col 2) of the green plane is byte 1024+34.
+    let batch = split.train.batch_f32(&[4]);
+    assert_eq!(batch.shape(), &[1, 3, 32, 32]);
+    let byte = cifar_pixel(1, 1, 1024 + 32 + 2);
+    assert_eq!(batch[[0, 1, 1, 2]], f32::from(byte) / 127.5 - 1.0);
+}
+
+#[test]
+fn cifar10_without_meta_file_uses_standard_names() {
+    let dir = TempDir::new("cifar-nometa");
+    write_cifar(&dir, 1);
+    let split = cifar10::load(dir.path()).unwrap();
+    assert_eq!(split.train.class_names()[0], "airplane");
+    assert_eq!(split.train.name(), "cifar10/train");
+}
+
+#[test]
+fn cifar10_missing_training_file_is_named() {
+    let dir = TempDir::new("cifar-missing");
+    write_cifar(&dir, 2);
+    std::fs::remove_file(dir.path().join("data_batch_4.bin")).unwrap();
+    assert_error_names(
+        cifar10::load(dir.path()),
+        "data_batch_4.bin",
+        &["file not found", "training batch 4 of 5"],
+    );
+}
+
+#[test]
+fn cifar10_malformed_files_are_named() {
+    let dir = TempDir::new("cifar-bad");
+    write_cifar(&dir, 2);
+
+    // Truncated: one record and a half.
+    let mut truncated = cifar_file(1, 2);
+    truncated.truncate(3073 + 1500);
+    dir.write("data_batch_2.bin", &truncated);
+    assert_error_names(
+        cifar10::load(dir.path()),
+        "data_batch_2.bin",
+        &["size 4573 bytes", "multiple of the 3073-byte record"],
+    );
+
+    // Right size, impossible label.
+    write_cifar(&dir, 2);
+    let mut bad_label = cifar_file(5, 2);
+    bad_label[3073] = 42;
+    dir.write("test_batch.bin", &bad_label);
+    assert_error_names(
+        cifar10::load(dir.path()),
+        "test_batch.bin",
+        &["label 42 at record 1", "0..=9"],
+    );
+
+    // Empty file.
+    write_cifar(&dir, 2);
+    dir.write("data_batch_5.bin", &[]);
+    assert_error_names(
+        cifar10::load(dir.path()),
+        "data_batch_5.bin",
+        &["size 0 bytes"],
+    );
+
+    // Wrong number of class names.
+    write_cifar(&dir, 2);
+    dir.write(cifar10::META_FILE, b"a\nb\nc\n");
+    assert_error_names(
+        cifar10::load(dir.path()),
+        "batches.meta.txt",
+        &["3 class names; expected 10"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SVHN
+// ---------------------------------------------------------------------------------------------
+
+const SVHN_FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/svhn_tiny_32x32.mat"
+);
+
+fn svhn_pixel(row: usize, col: usize, ch: usize, n: usize) -> u8 {
+    ((row + 2 * col + 50 * ch + 7 * n) % 256) as u8
+}
+
+fn assert_svhn_pattern(data: &data::Dataset, n_images: usize) {
+    assert_eq!(data.len(), n_images);
+    for n in 0..n_images {
+        let image = data.image(n);
+        for ch in 0..3 {
+            for row in 0..32 {
+                for col in 0..32 {
+                    assert_eq!(
+                        image[ch * 1024 + row * 32 + col],
+                        svhn_pixel(row, col, ch, n),
+                        "image {n} channel {ch} ({row}, {col})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn svhn_reads_scipy_compressed_fixture() {
+    let fixture = std::fs::read(SVHN_FIXTURE).unwrap();
+    let dir = TempDir::new("svhn");
+    dir.write(svhn::TRAIN_FILE, &fixture);
+    dir.write(svhn::TEST_FILE, &fixture);
+    let split = data::load(DatasetKind::Svhn, dir.path(), &LoadOptions::default()).unwrap();
+    assert_svhn_pattern(&split.train, 5);
+    assert_svhn_pattern(&split.test, 5);
+    // SVHN's class 10 is the digit 0.
+    assert_eq!(split.train.labels(), &[0, 1, 2, 3, 9]);
+    assert_eq!(split.train.class_names()[0], "0");
+}
+
+/// Byte-by-byte level-5 MAT-file construction, little-endian, no compression.
+mod mat {
+    pub const MI_INT8: u32 = 1;
+    pub const MI_UINT8: u32 = 2;
+    pub const MI_INT32: u32 = 5;
+    pub const MI_UINT32: u32 = 6;
+    pub const MI_DOUBLE: u32 = 9;
+    pub const MI_MATRIX: u32 = 14;
+    pub const MX_DOUBLE: u32 = 6;
+    pub const MX_UINT8: u32 = 9;
+
+    /// 116 bytes of text, 8 bytes of subsystem offset, version 0x0100, "IM".
+    pub fn header() -> Vec<u8> {
+        let mut h = b"MATLAB 5.0 MAT-file, Platform: padsim test, built byte by byte".to_vec();
+        h.resize(116, b' ');
+        h.extend([0; 8]);
+        h.extend(0x0100u16.to_le_bytes());
+        h.extend(b"IM");
+        assert_eq!(h.len(), 128);
+        h
+    }
+
+    /// A data element: 8-byte tag (type, byte count) + data + zero padding to 8 bytes, or the
+    /// 8-byte small form (count << 16 | type, then up to 4 data bytes) when `small` allows it.
+    pub fn element(kind: u32, data: &[u8], small: bool) -> Vec<u8> {
+        let mut e = Vec::new();
+        if small && data.len() <= 4 {
+            e.extend((((data.len() as u32) << 16) | kind).to_le_bytes());
+            e.extend(data);
+            e.resize(8, 0);
+        } else {
+            e.extend(kind.to_le_bytes());
+            e.extend((data.len() as u32).to_le_bytes());
+            e.extend(data);
+            e.resize(e.len().div_ceil(8) * 8, 0);
+        }
+        e
+    }
+
+    /// miMATRIX: array flags (class), dimensions, name, real part.
+    pub fn matrix(name: &str, class: u32, dims: &[i32], storage: u32, values: &[u8]) -> Vec<u8> {
+        let mut flags = class.to_le_bytes().to_vec();
+        flags.extend(0u32.to_le_bytes());
+        let dims: Vec<u8> = dims.iter().flat_map(|d| d.to_le_bytes()).collect();
+        let mut body = element(MI_UINT32, &flags, false);
+        body.extend(element(MI_INT32, &dims, false));
+        body.extend(element(MI_INT8, name.as_bytes(), true));
+        body.extend(element(storage, values, false));
+        element(MI_MATRIX, &body, false)
+    }
+
+    /// X (uint8, 32x32x3xN, column-major) from a pixel function of (row, col, ch, n).
+    pub fn svhn_x(n: usize, pixel: impl Fn(usize, usize, usize, usize) -> u8) -> Vec<u8> {
+        let mut x = vec![0u8; 3072 * n];
+        for i in 0..n {
+            for ch in 0..3 {
+                for col in 0..32 {
+                    for row in 0..32 {
+                        x[row + 32 * col + 1024 * ch + 3072 * i] = pixel(row, col, ch, i);
+                    }
+                }
+            }
+        }
+        x
+    }
+}
+
+fn svhn_uncompressed(n: usize, labels: &[u8], y_class: u32) -> Vec<u8> {
+    let mut file = mat::header();
+    let x = mat::svhn_x(n, svhn_pixel);
+    file.extend(mat::matrix(
+        "X",
+        mat::MX_UINT8,
+        &[32, 32, 3, n as i32],
+        mat::MI_UINT8,
+        &x,
+    ));
+    // y stored as miUINT8 whatever its class: MATLAB narrows storage of integer-valued doubles.
+    file.extend(mat::matrix(
+        "y",
+        y_class,
+        &[labels.len() as i32, 1],
+        mat::MI_UINT8,
+        labels,
+    ));
+    file
+}
+
+#[test]
+fn svhn_reads_uncompressed_file_built_byte_by_byte() {
+    let dir = TempDir::new("svhn-plain");
+    for class in [mat::MX_DOUBLE, mat::MX_UINT8] {
+        let path = dir.write("plain.mat", &svhn_uncompressed(3, &[10, 5, 1], class));
+        let data = svhn::read_split(&path, "svhn/train").unwrap();
+        assert_svhn_pattern(&data, 3);
+        assert_eq!(data.labels(), &[0, 5, 1]);
+    }
+    // y as genuine doubles.
+    let mut file = mat::header();
+    file.extend(mat::matrix(
+        "X",
+        mat::MX_UINT8,
+        &[32, 32, 3, 2],
+        mat::MI_UINT8,
+        &mat::svhn_x(2, svhn_pixel),
+    ));
+    let y: Vec<u8> = [7.0f64, 10.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    file.extend(mat::matrix(
+        "y",
+        mat::MX_DOUBLE,
+        &[1, 2],
+        mat::MI_DOUBLE,
+        &y,
+    ));
+    let path = dir.write("doubles.mat", &file);
+    assert_eq!(svhn::read_split(&path, "t").unwrap().labels(), &[7, 0]);
+}
+
+#[test]
+fn svhn_missing_file_is_named() {
+    let dir = TempDir::new("svhn-missing");
+    dir.write(svhn::TRAIN_FILE, &std::fs::read(SVHN_FIXTURE).unwrap());
+    assert_error_names(
+        svhn::load(dir.path()),
+        "test_32x32.mat",
+        &["file not found"],
+    );
+}
+
+#[test]
+fn svhn_malformed_files_are_named() {
+    let dir = TempDir::new("svhn-bad");
+    let fixture = std::fs::read(SVHN_FIXTURE).unwrap();
+    let read = |name: &str, bytes: &[u8]| {
+        let path = dir.write(name, bytes);
+        svhn::read_split(&path, "t")
+    };
+
+    // Truncated inside the compressed X.
+    assert_error_names(read("cut.mat", &fixture[..400]), "cut.mat", &["truncated"]);
+    // Truncated inside the header.
+    assert_error_names(
+        read("short.mat", &fixture[..60]),
+        "short.mat",
+        &["60 bytes", "128-byte header"],
+    );
+    // Wrong endian indicator.
+    let mut bad = fixture.clone();
+    bad[126..128].copy_from_slice(b"XY");
+    assert_error_names(
+        read("endian.mat", &bad),
+        "endian.mat",
+        &["endian indicator \"XY\""],
+    );
+    // Not a MAT-file at all.
+    assert_error_names(
+        read("text.mat", &[b'a'; 300]),
+        "text.mat",
+        &["not a MATLAB v5 MAT-file"],
+    );
+    // Corrupt zlib stream: flip bytes inside the first compressed element.
+    let mut corrupt = fixture.clone();
+    for b in &mut corrupt[140..180] {
+        *b ^= 0x5a;
+    }
+    assert_error_names(read("zlib.mat", &corrupt), "zlib.mat", &["zlib"]);
+
+    // Wrong class of X.
+    let mut file = mat::header();
+    let doubles: Vec<u8> = (0..3072).flat_map(|_| 1.0f64.to_le_bytes()).collect();
+    file.extend(mat::matrix(
+        "X",
+        mat::MX_DOUBLE,
+        &[32, 32, 3, 1],
+        mat::MI_DOUBLE,
+        &doubles,
+    ));
+    file.extend(mat::matrix(
+        "y",
+        mat::MX_DOUBLE,
+        &[1, 1],
+        mat::MI_UINT8,
+        &[1],
+    ));
+    assert_error_names(
+        read("class.mat", &file),
+        "class.mat",
+        &["'X' has class double; expected uint8"],
+    );
+
+    // Wrong dimensions of X (one channel).
+    let mut file = mat::header();
+    file.extend(mat::matrix(
+        "X",
+        mat::MX_UINT8,
+        &[32, 32, 1, 3],
+        mat::MI_UINT8,
+        &[0; 3072],
+    ));
+    file.extend(mat::matrix(
+        "y",
+        mat::MX_DOUBLE,
+        &[3, 1],
+        mat::MI_UINT8,
+        &[1, 2, 3],
+    ));
+    assert_error_names(
+        read("dims.mat", &file),
+        "dims.mat",
+        &["32x32x1x3; expected 32x32x3xN"],
+    );
+
+    // No y.
+    let mut file = mat::header();
+    file.extend(mat::matrix(
+        "X",
+        mat::MX_UINT8,
+        &[32, 32, 3, 1],
+        mat::MI_UINT8,
+        &[0; 3072],
+    ));
+    assert_error_names(
+        read("noy.mat", &file),
+        "noy.mat",
+        &["missing variable 'y'", "[X]"],
+    );
+
+    // Label out of range.
+    assert_error_names(
+        read("label.mat", &svhn_uncompressed(2, &[3, 11], mat::MX_DOUBLE)),
+        "label.mat",
+        &["label 11 at record 1", "1..=10"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// MNIST / Fashion-MNIST
+// ---------------------------------------------------------------------------------------------
+
+fn idx_images(count: usize, pixel: impl Fn(usize, usize) -> u8) -> Vec<u8> {
+    let mut bytes = 0x0000_0803u32.to_be_bytes().to_vec();
+    for d in [count as u32, 28, 28] {
+        bytes.extend(d.to_be_bytes());
+    }
+    for n in 0..count {
+        bytes.extend((0..784).map(|p| pixel(n, p)));
+    }
+    bytes
+}
+
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut bytes = 0x0000_0801u32.to_be_bytes().to_vec();
+    bytes.extend((labels.len() as u32).to_be_bytes());
+    bytes.extend(labels);
+    bytes
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn mnist_pixel(n: usize, p: usize) -> u8 {
+    ((n * 50 + p * 3) % 256) as u8
+}
+
+/// Training files gzipped, test files plain: both spellings are found.
+fn write_mnist(dir: &TempDir) {
+    dir.write(
+        "train-images-idx3-ubyte.gz",
+        &gzip(&idx_images(3, mnist_pixel)),
+    );
+    dir.write("train-labels-idx1-ubyte.gz", &gzip(&idx_labels(&[5, 0, 4])));
+    dir.write(
+        "t10k-images-idx3-ubyte",
+        &idx_images(2, |n, p| mnist_pixel(n + 10, p)),
+    );
+    dir.write("t10k-labels-idx1-ubyte", &idx_labels(&[7, 2]));
+}
+
+#[test]
+fn mnist_loads_plain_and_gzipped_idx_files_with_padding() {
+    let dir = TempDir::new("mnist");
+    write_mnist(&dir);
+    let split = data::load(DatasetKind::Mnist, dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!((split.train.len(), split.test.len()), (3, 2));
+    assert_eq!(split.train.channels(), 1);
+    assert_eq!(split.train.labels(), &[5, 0, 4]);
+    assert_eq!(split.test.labels(), &[7, 2]);
+    for n in 0..3 {
+        let image = split.train.image(n);
+        for r in 0..32 {
+            for c in 0..32 {
+                let expected = if (2..30).contains(&r) && (2..30).contains(&c) {
+                    mnist_pixel(n, (r - 2) * 28 + (c - 2))
+                } else {
+                    0
+                };
+                assert_eq!(image[r * 32 + c], expected, "image {n} ({r}, {c})");
+            }
+        }
+    }
+    assert_eq!(split.test.image(1)[2 * 32 + 2], mnist_pixel(11, 0));
+    assert_eq!(split.train.batch_f32(&[0]).shape(), &[1, 1, 32, 32]);
+}
+
+#[test]
+fn fashion_mnist_bilinear_keeps_flat_images_flat() {
+    let dir = TempDir::new("fashion");
+    dir.write(
+        "train-images-idx3-ubyte",
+        &idx_images(2, |n, _| [30, 220][n]),
+    );
+    dir.write("train-labels-idx1-ubyte", &idx_labels(&[9, 1]));
+    dir.write("t10k-images-idx3-ubyte", &idx_images(1, |_, _| 128));
+    dir.write("t10k-labels-idx1-ubyte", &idx_labels(&[3]));
+    let options = LoadOptions {
+        mnist_resize: MnistResize::Bilinear,
+        ..LoadOptions::default()
+    };
+    let split = data::load(DatasetKind::FashionMnist, dir.path(), &options).unwrap();
+    assert_eq!(split.train.class_names()[9], "Ankle boot");
+    assert_eq!(split.train.name(), "fashion_mnist/train");
+    assert!(split.train.image(0).iter().all(|&v| v == 30));
+    assert!(split.train.image(1).iter().all(|&v| v == 220));
+    assert!(split.test.image(0).iter().all(|&v| v == 128));
+}
+
+#[test]
+fn mnist_malformed_files_are_named() {
+    let load =
+        |dir: &TempDir| mnist::load(dir.path(), mnist::MnistFlavour::Digits, MnistResize::Pad);
+
+    // Missing file.
+    let dir = TempDir::new("mnist-missing");
+    write_mnist(&dir);
+    std::fs::remove_file(dir.path().join("t10k-labels-idx1-ubyte")).unwrap();
+    assert_error_names(
+        load(&dir),
+        "t10k-labels-idx1-ubyte",
+        &["file not found", ".gz"],
+    );
+
+    // Wrong magic: a label file where the images should be.
+    let dir = TempDir::new("mnist-magic");
+    write_mnist(&dir);
+    dir.write("t10k-images-idx3-ubyte", &idx_labels(&[1, 2]));
+    assert_error_names(
+        load(&dir),
+        "t10k-images-idx3-ubyte",
+        &["magic number 0x00000801; expected 0x00000803"],
+    );
+
+    // Truncated images (size does not match the dimensions).
+    let dir = TempDir::new("mnist-short");
+    write_mnist(&dir);
+    let mut short = idx_images(2, mnist_pixel);
+    short.truncate(short.len() - 10);
+    dir.write("t10k-images-idx3-ubyte", &short);
+    assert_error_names(
+        load(&dir),
+        "t10k-images-idx3-ubyte",
+        &["size 1574 bytes", "expected 1584"],
+    );
+
+    // Header cut short.
+    let dir = TempDir::new("mnist-header");
+    write_mnist(&dir);
+    dir.write("t10k-labels-idx1-ubyte", &[0, 0, 8, 1, 0]);
+    assert_error_names(
+        load(&dir),
+        "t10k-labels-idx1-ubyte",
+        &["size 5 bytes", "8-byte idx header"],
+    );
+
+    // Counts disagree.
+    let dir = TempDir::new("mnist-count");
+    write_mnist(&dir);
+    dir.write("t10k-labels-idx1-ubyte", &idx_labels(&[1, 2, 3]));
+    assert_error_names(
+        load(&dir),
+        "t10k-labels-idx1-ubyte",
+        &["3 labels; expected 2"],
+    );
+
+    // Label out of range.
+    let dir = TempDir::new("mnist-label");
+    write_mnist(&dir);
+    dir.write(
+        "train-labels-idx1-ubyte.gz",
+        &gzip(&idx_labels(&[1, 10, 3])),
+    );
+    assert_error_names(
+        load(&dir),
+        "train-labels-idx1-ubyte.gz",
+        &["label 10 at record 1"],
+    );
+
+    // Broken gzip stream.
+    let dir = TempDir::new("mnist-gzip");
+    write_mnist(&dir);
+    let mut broken = gzip(&idx_images(3, mnist_pixel));
+    broken.truncate(broken.len() / 2);
+    dir.write("train-images-idx3-ubyte.gz", &broken);
+    assert_error_names(
+        load(&dir),
+        "train-images-idx3-ubyte.gz",
+        &["gzip decompression failed"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synthetic set, configuration names
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn synthetic_set_through_load_is_deterministic_and_needs_no_files() {
+    let options = LoadOptions {
+        synthetic: SyntheticConfig {
+            seed: 9,
+            train_size: 50,
+            test_size: 20,
+        },
+        ..LoadOptions::default()
+    };
+    let nowhere = Path::new("/nonexistent/padsim");
+    let a = data::load(DatasetKind::Synthetic, nowhere, &options).unwrap();
+    let b = data::load(DatasetKind::Synthetic, nowhere, &options).unwrap();
+    assert_eq!(a, b);
+    assert_eq!((a.train.len(), a.test.len()), (50, 20));
+    assert_eq!(a.train.class_counts(), vec![5; 10]);
+    assert_eq!(
+        a.train.class_names(),
+        synthetic::CLASS_NAMES.map(String::from)
+    );
+    let batch = a.train.batch_f32(&[0, 1, 2]);
+    assert!(batch.iter().all(|v| (-1.0..=1.0).contains(v)));
+}
+
+#[test]
+fn dataset_kind_and_options_in_configs() {
+    assert_eq!(
+        serde_json::to_string(&DatasetKind::FashionMnist).unwrap(),
+        "\"fashion_mnist\""
+    );
+    assert_eq!(
+        serde_json::to_string(&DatasetKind::Cifar10).unwrap(),
+        "\"cifar10\""
+    );
+    for kind in DatasetKind::ALL {
+        let json = serde_json::to_string(&kind).unwrap();
+        assert_eq!(json, format!("\"{kind}\""));
+        assert_eq!(serde_json::from_str::<DatasetKind>(&json).unwrap(), kind);
+    }
+    let options: LoadOptions =
+        serde_json::from_str(r#"{"mnist_resize": "bilinear", "synthetic": {"seed": 4}}"#).unwrap();
+    assert_eq!(options.mnist_resize, MnistResize::Bilinear);
+    assert_eq!(options.synthetic.seed, 4);
+    assert_eq!(
+        options.synthetic.train_size,
+        SyntheticConfig::default().train_size
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real data (manual check): `PADSIM_DATA=/path/to/data cargo test --release --test data_loaders
+// -- --ignored --nocapture`, where the folder holds `cifar-10-batches-bin/`.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+#[ignore = "needs the real CIFAR-10 files under $PADSIM_DATA"]
+fn real_cifar10_loads() {
+    let Some(dir) = data::dir_from_env(DatasetKind::Cifar10) else {
+        eprintln!("{} is not set; nothing to check", data::DATA_ENV);
+        return;
+    };
+    let start = std::time::Instant::now();
+    let split = data::load(DatasetKind::Cifar10, &dir, &LoadOptions::default()).unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!((split.train.len(), split.test.len()), (50_000, 10_000));
+    assert_eq!(split.train.class_counts(), vec![5000; 10]);
+    assert_eq!(split.test.class_counts(), vec![1000; 10]);
+    eprintln!(
+        "CIFAR-10 (60,000 images) loaded in {:.0} ms",
+        elapsed.as_secs_f64() * 1e3
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Robustness: damaged files give errors (or, by luck, data), never panics.
+// ---------------------------------------------------------------------------------------------
+
+/// Copies of `original` with a few bytes overwritten or the tail cut, deterministically.
+fn mutations(original: &[u8], count: usize, seed: u64) -> Vec<Vec<u8>> {
+    use ndarray_rand::rand::Rng;
+    use rand_chacha::rand_core::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| {
+            let mut bytes = original.to_vec();
+            if rng.random::<bool>() {
+                for _ in 0..rng.random_range(1..=4) {
+                    let at = rng.random_range(0..bytes.len());
+                    bytes[at] = rng.random();
+                }
+            } else {
+                bytes.truncate(rng.random_range(0..original.len()));
+            }
+            bytes
+        })
+        .collect()
+}
+
+#[test]
+fn damaged_files_never_panic() {
+    let fixture = std::fs::read(SVHN_FIXTURE).unwrap();
+    let plain_mat = svhn_uncompressed(1, &[4], mat::MX_DOUBLE);
+    for (k, bytes) in mutations(&fixture, 400, 1)
+        .into_iter()
+        .chain(mutations(&plain_mat, 400, 2))
+        .enumerate()
+    {
+        let name = format!("m{k}.mat");
+        if let Ok(mat) = padsim::data::mat5::read_from(bytes.as_slice(), Path::new(&name)) {
+            let _ = svhn::dataset_from_mat(&mat, "t");
+        }
+    }
+
+    let cifar = cifar_file(0, 2);
+    for bytes in mutations(&cifar, 200, 3) {
+        let _ = cifar10::parse_batch(Path::new("b.bin"), &bytes);
+    }
+
+    let dir = TempDir::new("mnist-fuzz");
+    let images = idx_images(2, mnist_pixel);
+    let images_gz = gzip(&images);
+    let labels = idx_labels(&[1, 2]);
+    for (k, bytes) in mutations(&images, 150, 4)
+        .into_iter()
+        .chain(mutations(&images_gz, 150, 5))
+        .chain(mutations(&labels, 100, 6))
+        .enumerate()
+    {
+        let path = dir.write(&format!("f{k}"), &bytes);
+        if let Ok(images) = mnist::read_idx_images(&path) {
+            let _ = images.to_32x32(MnistResize::Pad);
+            let _ = images.to_32x32(MnistResize::Bilinear);
+        }
+        let _ = mnist::read_idx_labels(&path);
+    }
+}
