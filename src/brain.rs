@@ -8,10 +8,15 @@
 //!
 //! PAD equivalent: the body of the reference's training loop for one mini-batch.
 
-use crate::cortex::{Architecture, Conductor, Cortex, Hippocampus, ReplayPolicy};
+use crate::cortex::{Activity, Architecture, Conductor, Cortex, Hippocampus, MemoryMix, ReplayPolicy};
+use crate::data::occlusion;
 use crate::plasticity::{Adam, AdamConfig};
 use crate::rng::ChaCha8Rng;
-use crate::schedule::Schedule;
+use crate::schedule::{Phase, Schedule};
+use crate::states::{BrainState, Losses};
+use ndarray::Array2;
+use ndarray_rand::rand_distr::StandardNormal;
+use ndarray_rand::RandomExt;
 
 /// Everything that learns or remembers.
 #[derive(Clone, Debug)]
@@ -45,5 +50,93 @@ impl Brain {
             feedback_optimiser: Adam::new(adam),
             rng: crate::rng::stream(seed, "dreams"),
         }
+    }
+}
+
+/// The losses of one cycle, phase by phase (a state may occur more than once).
+pub type CycleLosses = Vec<(BrainState, Losses)>;
+
+impl Brain {
+    /// One wake–sleep cycle on the batch `x` (`[C, N, H, W]` in [-1, 1]): every phase of the
+    /// schedule in order. Randomness (occlusion masks, spontaneous activity, latent noise)
+    /// is drawn from the brain's own stream.
+    pub fn cycle(&mut self, x: &Activity) -> CycleLosses {
+        let phases = self.schedule.phases.clone();
+        phases.iter().map(|phase| (phase.state(), self.run_phase(phase, x))).collect()
+    }
+
+    fn run_phase(&mut self, phase: &Phase, x: &Activity) -> Losses {
+        match *phase {
+            Phase::Wake { reconstruction_weight, kl_weight, discriminator, latent_noise } => {
+                let noise = (latent_noise != 0.0).then(|| self.standard_normal(x.batch()));
+                let noise = noise.as_ref().map(|n| (latent_noise, n.view()));
+                self.wake(reconstruction_weight, kl_weight, discriminator, x, noise).losses
+            }
+            Phase::Nrem { weight, recall, occlusion } => {
+                let z = self.recall(&recall);
+                let mask = occlusion.then(|| occlusion::nrem_mask(&mut self.rng));
+                self.nrem(weight, z.view(), mask.as_ref().map(|m| m.view())).losses
+            }
+            Phase::Rem { weight, dream } => {
+                let z = self.recall(&dream);
+                self.rem(weight, z.view()).losses
+            }
+        }
+    }
+
+    /// Latents replayed by the hippocampus following `mix`.
+    pub fn recall(&mut self, mix: &MemoryMix) -> Array2<f32> {
+        let batch = self.hippocampus.newest().expect("wake stores a memory before sleep").nrows();
+        let older = if mix.older != 0.0 { self.hippocampus.older(&mut self.rng).cloned() } else { None };
+        let noise = (mix.noise != 0.0).then(|| self.standard_normal(batch));
+        self.hippocampus.replay(mix, older.as_ref(), noise.as_ref().map(|n| n.view()))
+    }
+
+    fn standard_normal(&mut self, batch: usize) -> Array2<f32> {
+        let nz = self.cortex.feedforward.latent.geometry.out_channels;
+        Array2::random_using((batch, nz), StandardNormal, &mut self.rng)
+    }
+}
+
+/// What the brain makes of a batch, for looking at: reconstructions and both kinds of dream.
+#[derive(Clone, Debug)]
+pub struct DreamImages {
+    /// G(E(x)).
+    pub wake_reconstruction: Activity,
+    /// An NREM dream as the feedforward pathway sees it: G(E(x)) occluded by one NREM mask.
+    pub nrem_dream: Activity,
+    /// A REM dream: G of the schedule's REM mix, using the batch's latents as the newest
+    /// memory and the same latents shifted by one image as the older one.
+    pub rem_dream: Activity,
+}
+
+impl Brain {
+    /// Reconstructions and dreams of `x` without learning and without touching the
+    /// hippocampus or the brain's random stream (randomness comes from `rng`).
+    pub fn dreams(&mut self, x: &Activity, rng: &mut ChaCha8Rng) -> DreamImages {
+        let z = self.cortex.feedforward.forward(x).z;
+        let wake_reconstruction = self.cortex.feedback.forward(z.view()).clone();
+        let mut nrem_dream = wake_reconstruction.clone();
+        nrem_dream.mask_pixels(occlusion::nrem_mask(rng).view());
+        let mix = self
+            .schedule
+            .phases
+            .iter()
+            .find_map(|p| match p {
+                Phase::Rem { dream, .. } => Some(*dream),
+                _ => None,
+            })
+            .unwrap_or(MemoryMix::PAD_REM);
+        let mut older = z.clone();
+        for (i, mut row) in older.rows_mut().into_iter().enumerate() {
+            row.assign(&z.row((i + 1) % z.nrows()));
+        }
+        let mut memory = Hippocampus::new(2, ReplayPolicy::Previous);
+        memory.store(z);
+        let nz = self.cortex.feedforward.latent.geometry.out_channels;
+        let noise: Array2<f32> = Array2::random_using((x.batch(), nz), StandardNormal, rng);
+        let z_mix = memory.replay(&mix, Some(&older), Some(noise.view()));
+        let rem_dream = self.cortex.feedback.forward(z_mix.view()).clone();
+        DreamImages { wake_reconstruction, nrem_dream, rem_dream }
     }
 }

@@ -12,8 +12,10 @@
 pub mod brain;
 pub mod cortex;
 pub mod data;
+pub mod experiment;
 pub mod kernels;
 pub mod plasticity;
+pub mod record;
 pub mod rng;
 pub mod schedule;
 pub mod states;

@@ -1,1 +1,134 @@
-fn main() {}
+//! The `padsim` command line.
+
+use clap::{Parser, Subcommand};
+use padsim::data::DatasetKind;
+use padsim::experiment::{self, Config, TrainOptions};
+use padsim::schedule::Condition;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Perturbed and adversarial dreaming: how Wake, NREM and REM shape cortical representations.
+#[derive(Parser)]
+#[command(name = "padsim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a PAD brain; results go to <out>/<run name>/run.h5.
+    Train(TrainArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// TOML configuration (every field optional; see README).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data set: cifar10, svhn, mnist, fashion_mnist or synthetic (built in).
+    #[arg(long)]
+    dataset: Option<DatasetKind>,
+    /// Folder with the data set's files (default: $PADSIM_DATA/<usual folder>).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Experimental condition: full_pad, no_nrem, no_rem, wake_only, no_memory_mix,
+    /// reversed_sleep, nrem_mixed_memories, rem_noise_only, rem_memories_only.
+    #[arg(long)]
+    condition: Option<Condition>,
+    /// Epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Seed of every random stream.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Worker threads (0 = one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Output folder (one sub-folder per run).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Stop each epoch after this many cycles.
+    #[arg(long)]
+    max_cycles: Option<usize>,
+    /// Continue from the run's checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn load_config(args: &TrainArgs) -> Result<Config, String> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(v) = args.dataset {
+        config.dataset = v;
+    }
+    if let Some(v) = &args.data_dir {
+        config.data_dir = Some(v.clone());
+    }
+    if let Some(v) = args.condition {
+        config.condition = v;
+        config.schedule = None;
+    }
+    if let Some(v) = args.epochs {
+        config.epochs = v;
+    }
+    if let Some(v) = args.seed {
+        config.seed = v;
+    }
+    if let Some(v) = args.threads {
+        config.threads = v;
+    }
+    if let Some(v) = &args.out {
+        config.out_dir = v.clone();
+    }
+    if let Some(v) = args.max_cycles {
+        config.max_cycles_per_epoch = Some(v);
+    }
+    Ok(config)
+}
+
+fn train(args: TrainArgs) -> Result<(), String> {
+    let config = load_config(&args)?;
+    ctrlc::set_handler(|| {
+        if experiment::runner::INTERRUPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: saving a checkpoint after this cycle (press Ctrl-C again to quit at once)");
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    let progress = !args.quiet && std::io::stderr().is_terminal();
+    let summary = experiment::train(&config, TrainOptions { resume: args.resume, progress }).map_err(|e| e.to_string())?;
+    let rate = summary.cycles as f64 / summary.seconds.max(1e-9);
+    println!(
+        "{} after {} epoch(s): {} cycles in {:.1} s ({rate:.2} cycles/s)",
+        if summary.interrupted { "interrupted" } else { "finished" },
+        summary.epochs_completed,
+        summary.cycles,
+        summary.seconds
+    );
+    for (state, term, value) in &summary.last_epoch_losses {
+        println!("  {state}/{term}: {value:.6}");
+    }
+    println!("results: {}", summary.run_dir.join(experiment::runner::RUN_FILE).display());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("padsim: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -539,7 +539,11 @@ fn write_mnist(dir: &TempDir) {
 fn mnist_loads_plain_and_gzipped_idx_files_with_padding() {
     let dir = TempDir::new("mnist");
     write_mnist(&dir);
-    let split = data::load(DatasetKind::Mnist, dir.path(), &LoadOptions::default()).unwrap();
+    let options = LoadOptions {
+        mnist_resize: MnistResize::Pad,
+        ..LoadOptions::default()
+    };
+    let split = data::load(DatasetKind::Mnist, dir.path(), &options).unwrap();
     assert_eq!((split.train.len(), split.test.len()), (3, 2));
     assert_eq!(split.train.channels(), 1);
     assert_eq!(split.train.labels(), &[5, 0, 4]);

@@ -141,6 +141,11 @@ impl Hippocampus {
         z
     }
 
+    /// Stored batches, newest first.
+    pub fn memories(&self) -> impl Iterator<Item = &Array2<f32>> {
+        self.memories.iter()
+    }
+
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.memories.clear();

@@ -3,9 +3,9 @@
 //!
 //! PAD equivalent: `torchvision.datasets.MNIST` / `FashionMNIST` + `Resize(32)` +
 //! `ToTensor()` + `Normalize((0.5,), (0.5,))`. PAD's `Resize(32)` is a bilinear upscale, which
-//! [`MnistResize::Bilinear`] reproduces byte for byte (Pillow's fixed-point arithmetic).
-//! padsim's default is [`MnistResize::Pad`] instead: a 2-pixel black border keeps every stroke
-//! pixel as drawn, with no interpolation blur.
+//! [`MnistResize::Bilinear`], padsim's default, reproduces byte for byte (Pillow's fixed-point
+//! arithmetic). [`MnistResize::Pad`] is the alternative: a 2-pixel black border keeps every
+//! stroke pixel as drawn, with no interpolation blur.
 //!
 //! Files (each may also be gzip-compressed, named with `.gz` appended):
 //!
@@ -76,9 +76,9 @@ impl MnistFlavour {
 #[serde(rename_all = "snake_case")]
 pub enum MnistResize {
     /// Centre the image on a black 32 × 32 canvas (2 pixels each side for 28 × 28).
-    #[default]
     Pad,
     /// Bilinear upscale, byte-for-byte what PAD's `transforms.Resize(32)` does to a PIL image.
+    #[default]
     Bilinear,
 }
 

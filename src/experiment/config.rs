@@ -1,0 +1,292 @@
+//! The configuration of a training run, read from TOML (every field has a default; unknown
+//! keys are errors that name the key) and overridden from the command line.
+//!
+//! ```toml
+//! seed = 0
+//! dataset = "cifar10"            # cifar10 | svhn | mnist | fashion_mnist | synthetic
+//! data_dir = "/data/cifar-10-batches-bin"
+//! condition = "full_pad"         # a preset; a [schedule] table replaces it
+//! epochs = 50
+//!
+//! [model]
+//! nf = 64
+//! nz = 256
+//!
+//! [[schedule.phases]]            # optional: a custom cycle
+//! state = "wake"
+//! ```
+//!
+//! PAD equivalent: the reference's argparse options (dataset, epochs, batch size 64, lr 2e-4,
+//! betas (0.5, 0.999), nz 256, ngf = ndf = 64, W/N/R switches).
+
+use crate::cortex::{Architecture, Conductor, ReplayPolicy};
+use crate::data::{DatasetKind, LoadOptions};
+use crate::plasticity::AdamConfig;
+use crate::schedule::{Condition, Schedule};
+use std::path::{Path, PathBuf};
+
+/// Environment variable naming a directory that holds the data sets (used when `data_dir`
+/// is not given): `$PADSIM_DATA/cifar-10-batches-bin`, `$PADSIM_DATA/svhn`, ...
+pub const DATA_ENV: &str = "PADSIM_DATA";
+
+/// Everything a training run needs to know.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Seed of every random stream of the run.
+    pub seed: u64,
+    /// Which data set.
+    pub dataset: DatasetKind,
+    /// Where its files are (see [`Config::resolved_data_dir`]).
+    pub data_dir: Option<PathBuf>,
+    /// The paper's condition; ignored when `schedule` is given.
+    pub condition: Condition,
+    /// A custom cycle replacing the condition's.
+    pub schedule: Option<Schedule>,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Mini-batch size (PAD: 64). The last partial batch of an epoch is dropped.
+    pub batch_size: usize,
+    /// Stop each epoch after this many cycles (quick experiments); `None` = the whole set.
+    pub max_cycles_per_epoch: Option<usize>,
+    /// Worker threads; 0 = one per core.
+    pub threads: usize,
+    /// Directory that receives one folder per run.
+    pub out_dir: PathBuf,
+    /// The run's folder name; empty = `<dataset>_<condition>_seed<seed>`.
+    pub run_name: String,
+    /// Widths of the cortex.
+    pub model: ModelConfig,
+    /// Adam of both pathways.
+    pub optimiser: AdamConfig,
+    /// The episodic buffer.
+    pub hippocampus: HippocampusConfig,
+    /// Per-state neuromodulation.
+    pub conductor: Conductor,
+    /// Loader options (MNIST resizing, synthetic set size).
+    pub data: LoadOptions,
+    /// What is recorded and how often.
+    pub record: RecordConfig,
+}
+
+/// Widths of the cortex (image channels follow the data set).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// V1 maps (V2: 2·nf, V4: 4·nf).
+    pub nf: usize,
+    /// Latent size.
+    pub nz: usize,
+    /// LeakyReLU slope.
+    pub leak: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        let a = Architecture::default();
+        ModelConfig { nf: a.nf, nz: a.nz, leak: a.leak }
+    }
+}
+
+/// The hippocampus' capacity and replay policy.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HippocampusConfig {
+    /// Wake batches kept.
+    pub capacity: usize,
+    /// Which older memory joins a mix.
+    pub policy: ReplayPolicy,
+}
+
+impl Default for HippocampusConfig {
+    fn default() -> Self {
+        HippocampusConfig { capacity: 2, policy: ReplayPolicy::Previous }
+    }
+}
+
+/// What goes into the run file besides the losses.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordConfig {
+    /// Save image grids (HDF5 + PNG) every this many epochs (and after the last); 0 = never.
+    pub images_every: usize,
+    /// Images per grid.
+    pub images: usize,
+}
+
+impl Default for RecordConfig {
+    fn default() -> Self {
+        RecordConfig { images_every: 1, images: 64 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            seed: 0,
+            dataset: DatasetKind::Synthetic,
+            data_dir: None,
+            condition: Condition::FullPad,
+            schedule: None,
+            epochs: 2,
+            batch_size: 64,
+            max_cycles_per_epoch: None,
+            threads: 0,
+            out_dir: PathBuf::from("runs"),
+            run_name: String::new(),
+            model: ModelConfig::default(),
+            optimiser: AdamConfig::default(),
+            hippocampus: HippocampusConfig::default(),
+            conductor: Conductor::default(),
+            data: LoadOptions::default(),
+            record: RecordConfig::default(),
+        }
+    }
+}
+
+/// A configuration that cannot be used, with the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key or a value of the wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message (line, column, key).
+        message: String,
+    },
+    /// The values are inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
+    }
+
+    /// Parses TOML text; the error carries the parser's message.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The configuration as TOML (stored in run files and checkpoints).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("every config field serialises")
+    }
+
+    /// The cycle: the custom schedule if given, else the condition's preset.
+    pub fn resolved_schedule(&self) -> Schedule {
+        self.schedule.clone().unwrap_or_else(|| self.condition.schedule())
+    }
+
+    /// The cortex widths for this data set.
+    pub fn architecture(&self) -> Architecture {
+        Architecture {
+            image_channels: self.dataset.channels(),
+            nf: self.model.nf,
+            nz: self.model.nz,
+            leak: self.model.leak,
+        }
+    }
+
+    /// Name of the run's folder.
+    pub fn resolved_run_name(&self) -> String {
+        if !self.run_name.is_empty() {
+            return self.run_name.clone();
+        }
+        let condition = if self.schedule.is_some() { "custom".to_string() } else { self.condition.to_string() };
+        format!("{}_{}_seed{}", self.dataset, condition, self.seed)
+    }
+
+    /// The run's folder.
+    pub fn run_dir(&self) -> PathBuf {
+        self.out_dir.join(self.resolved_run_name())
+    }
+
+    /// The data directory: `data_dir`, else `$PADSIM_DATA/<the data set's usual folder>`.
+    pub fn resolved_data_dir(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(dir) = &self.data_dir {
+            return Ok(dir.clone());
+        }
+        if self.dataset == DatasetKind::Synthetic {
+            return Ok(PathBuf::new());
+        }
+        let folder = match self.dataset {
+            DatasetKind::Cifar10 => "cifar-10-batches-bin",
+            DatasetKind::Svhn => "svhn",
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashion_mnist",
+            DatasetKind::Synthetic => unreachable!(),
+        };
+        match std::env::var_os(DATA_ENV) {
+            Some(root) => Ok(PathBuf::from(root).join(folder)),
+            None => Err(ConfigError::Invalid(format!(
+                "dataset '{}' needs its files: pass --data-dir DIR or set {DATA_ENV} to a folder containing '{folder}'",
+                self.dataset
+            ))),
+        }
+    }
+
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.batch_size < 2 {
+            return bad(format!("batch_size must be at least 2 (the KL term needs a batch std), got {}", self.batch_size));
+        }
+        if self.model.nf == 0 || self.model.nz == 0 {
+            return bad("model.nf and model.nz must be positive".into());
+        }
+        if self.hippocampus.capacity == 0 {
+            return bad("hippocampus.capacity must be at least 1".into());
+        }
+        if self.max_cycles_per_epoch == Some(0) {
+            return bad("max_cycles_per_epoch must be at least 1 when given".into());
+        }
+        self.resolved_schedule().validate().map_err(ConfigError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_toml_gives_the_defaults_and_round_trips() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml("epochz = 3").unwrap_err();
+        assert!(err.contains("epochz"), "{err}");
+        let err = Config::from_toml("[model]\nwidth = 3").unwrap_err();
+        assert!(err.contains("width"), "{err}");
+    }
+
+    #[test]
+    fn custom_schedule_replaces_the_condition() {
+        let c = Config::from_toml("condition = \"no_rem\"\n[[schedule.phases]]\nstate = \"wake\"\n").unwrap();
+        assert_eq!(c.resolved_schedule().phases.len(), 1);
+        assert!(c.resolved_run_name().contains("custom"));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn invalid_values_are_explained() {
+        let c = Config { batch_size: 1, ..Config::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("batch_size"));
+    }
+}

@@ -1,0 +1,8 @@
+//! Experiments: run configuration, the training runner with checkpoint/resume.
+
+pub mod config;
+pub mod runner;
+mod snapshot;
+
+pub use config::{Config, ConfigError};
+pub use runner::{train, RunSummary, TrainError, TrainOptions};

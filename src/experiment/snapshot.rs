@@ -1,0 +1,86 @@
+//! Brain ↔ checkpoint: everything a killed run needs to continue bit for bit — parameters,
+//! both Adam states, the hippocampus, the brain's random stream, and the position in training.
+//!
+//! PAD equivalent: none (the reference saves weights only); this is what makes padsim runs
+//! resumable on preemptible cluster nodes.
+
+use crate::brain::Brain;
+use crate::plasticity::{Adam, AdamMoments};
+use crate::record::{Checkpoint, OptimiserState, RngState};
+use crate::rng::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+
+const FEEDFORWARD: &str = "feedforward";
+const FEEDBACK: &str = "feedback";
+const DREAMS: &str = "dreams";
+
+fn optimiser_state(name: &str, adam: &Adam) -> OptimiserState {
+    OptimiserState {
+        name: name.to_string(),
+        tensors: adam
+            .state
+            .iter()
+            .map(|(p, m)| (p.clone(), m.step, m.exp_avg.clone(), m.exp_avg_sq.clone()))
+            .collect(),
+    }
+}
+
+/// The brain's state at a point of training.
+pub fn capture(brain: &Brain, config_toml: String, epoch: u64, batch: u64, scalars: Vec<(String, f64)>) -> Checkpoint {
+    Checkpoint {
+        config_toml,
+        epoch,
+        batch,
+        parameters: brain.cortex.parameters().into_iter().map(|p| (p.name.clone(), p.value.clone())).collect(),
+        optimisers: vec![
+            optimiser_state(FEEDFORWARD, &brain.feedforward_optimiser),
+            optimiser_state(FEEDBACK, &brain.feedback_optimiser),
+        ],
+        memories: brain.hippocampus.memories().cloned().collect(),
+        rngs: vec![RngState {
+            name: DREAMS.to_string(),
+            seed: brain.rng.get_seed(),
+            stream: brain.rng.get_stream(),
+            word_pos: brain.rng.get_word_pos(),
+        }],
+        extra: Vec::new(),
+        scalars,
+    }
+}
+
+/// Puts a checkpoint's state into `brain` (built from the same configuration).
+pub fn restore(brain: &mut Brain, checkpoint: &Checkpoint) -> Result<(), String> {
+    for p in brain.cortex.parameters_mut() {
+        let (_, value) = checkpoint
+            .parameters
+            .iter()
+            .find(|(name, _)| *name == p.name)
+            .ok_or_else(|| format!("the checkpoint has no parameter {}", p.name))?;
+        if value.shape() != p.value.shape() {
+            return Err(format!("{}: checkpoint shape {:?}, model shape {:?}", p.name, value.shape(), p.value.shape()));
+        }
+        p.value = value.clone();
+        p.grad = None;
+    }
+    for (name, adam) in [(FEEDFORWARD, &mut brain.feedforward_optimiser), (FEEDBACK, &mut brain.feedback_optimiser)] {
+        let state = checkpoint
+            .optimisers
+            .iter()
+            .find(|o| o.name == name)
+            .ok_or_else(|| format!("the checkpoint has no {name} optimiser"))?;
+        adam.state = state
+            .tensors
+            .iter()
+            .map(|(p, step, m, v)| (p.clone(), AdamMoments { step: *step, exp_avg: m.clone(), exp_avg_sq: v.clone() }))
+            .collect();
+    }
+    brain.hippocampus.clear();
+    for memory in checkpoint.memories.iter().rev() {
+        brain.hippocampus.store(memory.clone());
+    }
+    let rng = checkpoint.rngs.iter().find(|r| r.name == DREAMS).ok_or("the checkpoint has no dreams RNG")?;
+    brain.rng = ChaCha8Rng::from_seed(rng.seed);
+    brain.rng.set_stream(rng.stream);
+    brain.rng.set_word_pos(rng.word_pos);
+    Ok(())
+}
