@@ -7,7 +7,8 @@
 //! - [`plasticity`]: how errors travel back (the [`plasticity::PlasticityRule`] seam) and how
 //!   synapses change (Adam, SGD);
 //! - [`states`], [`schedule`], [`brain`]: Wake, NREM and REM, cycles of them, and the whole
-//!   learner that runs them.
+//!   learner that runs them;
+//! - [`record`]: HDF5 run files, PNG image grids and atomic checkpoints.
 
 pub mod brain;
 pub mod cortex;
