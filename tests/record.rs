@@ -341,6 +341,11 @@ fn full_checkpoint() -> Checkpoint {
             ("empty".into(), ArrayD::zeros(IxDyn(&[0, 3]))),
             ("scalar".into(), ArrayD::from_elem(IxDyn(&[]), 1.5)),
         ],
+        scalars: vec![
+            ("wake/kl/sum".into(), 0.1 + 0.2),
+            ("wake/kl/count".into(), 17.0),
+            ("tiny".into(), f64::MIN_POSITIVE),
+        ],
     }
 }
 
@@ -389,6 +394,7 @@ fn checkpoint_round_trip_is_bit_exact() {
         memories: vec![],
         rngs: vec![],
         extra: vec![],
+        scalars: vec![],
     };
     empty.write_atomic(&path).unwrap();
     assert_eq!(Checkpoint::read(&path).unwrap(), empty);

@@ -29,14 +29,17 @@ fn moved(before: &BTreeMap<String, ndarray::ArrayD<f32>>, brain: &Brain) -> Vec<
     snapshot(brain).into_iter().filter(|(k, v)| before[k] != *v).map(|(k, _)| k).collect()
 }
 
+/// Sorted names of the parameters of one pathway, leaving out areas named in `except`.
 fn all_of(brain: &Brain, prefix: &str, except: &[&str]) -> Vec<String> {
-    brain
+    let mut names: Vec<String> = brain
         .cortex
         .parameters()
         .into_iter()
         .map(|p| p.name.clone())
         .filter(|n| n.starts_with(prefix) && !except.iter().any(|e| n.contains(e)))
-        .collect()
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]

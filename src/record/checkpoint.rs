@@ -16,6 +16,7 @@
 //! /rng/<name>                       u8 [32], the ChaCha seed;
 //!                                   attrs: stream, word_pos_hi, word_pos_lo (u64)
 //! /extra/<name>                     f32, any shape
+//! /scalars                          f64 [k]; attr names: the k names, one per line
 //! ```
 //!
 //! Groups record link creation order, so lists come back in the order they were written.
@@ -52,6 +53,9 @@ pub struct Checkpoint {
     pub rngs: Vec<RngState>,
     /// Other state by name, e.g. fixed feedback weights of a non-backprop plasticity rule.
     pub extra: Vec<(String, ArrayD<f32>)>,
+    /// Named f64 values, e.g. running loss sums of a partly done epoch (names may contain `/`,
+    /// not newlines).
+    pub scalars: Vec<(String, f64)>,
 }
 
 /// The moments of one Adam optimiser.
@@ -127,6 +131,7 @@ impl Checkpoint {
         let batch = reader.u64_attribute(&file, "batch")?;
         let parameters = reader.arrays(&file, "parameters")?;
         let extra = reader.arrays(&file, "extra")?;
+        let scalars = read_scalars(&file, path)?;
 
         let optimisers_group = reader.group(&file, "optimisers")?;
         let mut optimisers = Vec::new();
@@ -191,6 +196,7 @@ impl Checkpoint {
             memories,
             rngs,
             extra,
+            scalars,
         })
     }
 
@@ -209,6 +215,7 @@ impl Checkpoint {
             writer.u64_attribute(&file, "batch", self.batch)?;
             writer.arrays(&file, "parameters", &self.parameters)?;
             writer.arrays(&file, "extra", &self.extra)?;
+            write_scalars(&file, path, &self.scalars)?;
 
             let optimisers = writer.ordered_group(&file, "optimisers")?;
             for optimiser in &self.optimisers {
@@ -241,6 +248,39 @@ impl Checkpoint {
         }
         file.close().context(path, || "closing checkpoint")
     }
+}
+
+fn write_scalars(file: &File, path: &Path, scalars: &[(String, f64)]) -> Result<()> {
+    if let Some((name, _)) = scalars.iter().find(|(name, _)| name.contains('\n')) {
+        return Err(RecordError::invalid(path, "writing /scalars", format!("name {name:?} contains a newline")));
+    }
+    let values: Vec<f64> = scalars.iter().map(|(_, v)| *v).collect();
+    let names: Vec<&str> = scalars.iter().map(|(n, _)| n.as_str()).collect();
+    let dataset = file
+        .new_dataset_builder()
+        .with_data(&values[..])
+        .create("scalars")
+        .context(path, || "writing /scalars")?;
+    let names = VarLenUnicode::from_str(&names.join("\n")).map_err(|e| RecordError::invalid(path, "writing /scalars", e.to_string()))?;
+    dataset
+        .new_attr::<VarLenUnicode>()
+        .create("names")
+        .and_then(|attr| attr.write_scalar(&names))
+        .context(path, || "writing /scalars names")
+}
+
+fn read_scalars(file: &File, path: &Path) -> Result<Vec<(String, f64)>> {
+    let dataset = file.dataset("scalars").context(path, || "reading /scalars")?;
+    let values = dataset.read_raw::<f64>().context(path, || "reading /scalars")?;
+    let names = dataset
+        .attr("names")
+        .and_then(|attr| attr.read_scalar::<VarLenUnicode>())
+        .context(path, || "reading /scalars names")?;
+    let names: Vec<String> = if values.is_empty() { Vec::new() } else { names.as_str().split('\n').map(str::to_owned).collect() };
+    if names.len() != values.len() {
+        return Err(RecordError::invalid(path, "reading /scalars", format!("{} names for {} values", names.len(), values.len())));
+    }
+    Ok(names.into_iter().zip(values).collect())
 }
 
 /// Memory names sort in order up to 1000 memories; readers use the index anyway.
