@@ -8,7 +8,9 @@
 //!
 //! PAD equivalent: the body of the reference's training loop for one mini-batch.
 
-use crate::cortex::{Activity, Architecture, Conductor, Cortex, Hippocampus, MemoryMix, ReplayPolicy};
+use crate::cortex::{
+    Activity, Architecture, Conductor, Cortex, Hippocampus, MemoryMix, ReplayPolicy,
+};
 use crate::data::occlusion;
 use crate::plasticity::{Adam, AdamConfig};
 use crate::rng::ChaCha8Rng;
@@ -62,20 +64,34 @@ impl Brain {
     /// is drawn from the brain's own stream.
     pub fn cycle(&mut self, x: &Activity) -> CycleLosses {
         let phases = self.schedule.phases.clone();
-        phases.iter().map(|phase| (phase.state(), self.run_phase(phase, x))).collect()
+        phases
+            .iter()
+            .map(|phase| (phase.state(), self.run_phase(phase, x)))
+            .collect()
     }
 
     fn run_phase(&mut self, phase: &Phase, x: &Activity) -> Losses {
         match *phase {
-            Phase::Wake { reconstruction_weight, kl_weight, discriminator, latent_noise } => {
+            Phase::Wake {
+                reconstruction_weight,
+                kl_weight,
+                discriminator,
+                latent_noise,
+            } => {
                 let noise = (latent_noise != 0.0).then(|| self.standard_normal(x.batch()));
                 let noise = noise.as_ref().map(|n| (latent_noise, n.view()));
-                self.wake(reconstruction_weight, kl_weight, discriminator, x, noise).losses
+                self.wake(reconstruction_weight, kl_weight, discriminator, x, noise)
+                    .losses
             }
-            Phase::Nrem { weight, recall, occlusion } => {
+            Phase::Nrem {
+                weight,
+                recall,
+                occlusion,
+            } => {
                 let z = self.recall(&recall);
                 let mask = occlusion.then(|| occlusion::nrem_mask(&mut self.rng));
-                self.nrem(weight, z.view(), mask.as_ref().map(|m| m.view())).losses
+                self.nrem(weight, z.view(), mask.as_ref().map(|m| m.view()))
+                    .losses
             }
             Phase::Rem { weight, dream } => {
                 let z = self.recall(&dream);
@@ -86,10 +102,19 @@ impl Brain {
 
     /// Latents replayed by the hippocampus following `mix`.
     pub fn recall(&mut self, mix: &MemoryMix) -> Array2<f32> {
-        let batch = self.hippocampus.newest().expect("wake stores a memory before sleep").nrows();
-        let older = if mix.older != 0.0 { self.hippocampus.older(&mut self.rng).cloned() } else { None };
+        let batch = self
+            .hippocampus
+            .newest()
+            .expect("wake stores a memory before sleep")
+            .nrows();
+        let older = if mix.older != 0.0 {
+            self.hippocampus.older(&mut self.rng).cloned()
+        } else {
+            None
+        };
         let noise = (mix.noise != 0.0).then(|| self.standard_normal(batch));
-        self.hippocampus.replay(mix, older.as_ref(), noise.as_ref().map(|n| n.view()))
+        self.hippocampus
+            .replay(mix, older.as_ref(), noise.as_ref().map(|n| n.view()))
     }
 
     fn standard_normal(&mut self, batch: usize) -> Array2<f32> {
@@ -137,6 +162,10 @@ impl Brain {
         let noise: Array2<f32> = Array2::random_using((x.batch(), nz), StandardNormal, rng);
         let z_mix = memory.replay(&mix, Some(&older), Some(noise.view()));
         let rem_dream = self.cortex.feedback.forward(z_mix.view()).clone();
-        DreamImages { wake_reconstruction, nrem_dream, rem_dream }
+        DreamImages {
+            wake_reconstruction,
+            nrem_dream,
+            rem_dream,
+        }
     }
 }

@@ -103,11 +103,22 @@ fn train(args: TrainArgs) -> Result<(), String> {
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
     let progress = !args.quiet && std::io::stderr().is_terminal();
-    let summary = experiment::train(&config, TrainOptions { resume: args.resume, progress }).map_err(|e| e.to_string())?;
+    let summary = experiment::train(
+        &config,
+        TrainOptions {
+            resume: args.resume,
+            progress,
+        },
+    )
+    .map_err(|e| e.to_string())?;
     let rate = summary.cycles as f64 / summary.seconds.max(1e-9);
     println!(
         "{} after {} epoch(s): {} cycles in {:.1} s ({rate:.2} cycles/s)",
-        if summary.interrupted { "interrupted" } else { "finished" },
+        if summary.interrupted {
+            "interrupted"
+        } else {
+            "finished"
+        },
         summary.epochs_completed,
         summary.cycles,
         summary.seconds
@@ -115,7 +126,10 @@ fn train(args: TrainArgs) -> Result<(), String> {
     for (state, term, value) in &summary.last_epoch_losses {
         println!("  {state}/{term}: {value:.6}");
     }
-    println!("results: {}", summary.run_dir.join(experiment::runner::RUN_FILE).display());
+    println!(
+        "results: {}",
+        summary.run_dir.join(experiment::runner::RUN_FILE).display()
+    );
     Ok(())
 }
 

@@ -10,7 +10,12 @@ use padsim::states::BrainState;
 use std::collections::BTreeMap;
 
 fn tiny() -> Architecture {
-    Architecture { image_channels: 3, nf: 4, nz: 8, leak: 0.2 }
+    Architecture {
+        image_channels: 3,
+        nf: 4,
+        nz: 8,
+        leak: 0.2,
+    }
 }
 
 fn batch(seed: u64) -> Activity {
@@ -21,12 +26,21 @@ fn batch(seed: u64) -> Activity {
 }
 
 fn snapshot(brain: &Brain) -> BTreeMap<String, ndarray::ArrayD<f32>> {
-    brain.cortex.parameters().into_iter().map(|p| (p.name.clone(), p.value.clone())).collect()
+    brain
+        .cortex
+        .parameters()
+        .into_iter()
+        .map(|p| (p.name.clone(), p.value.clone()))
+        .collect()
 }
 
 /// Names of the parameters that changed between two snapshots.
 fn moved(before: &BTreeMap<String, ndarray::ArrayD<f32>>, brain: &Brain) -> Vec<String> {
-    snapshot(brain).into_iter().filter(|(k, v)| before[k] != *v).map(|(k, _)| k).collect()
+    snapshot(brain)
+        .into_iter()
+        .filter(|(k, v)| before[k] != *v)
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// Sorted names of the parameters of one pathway, leaving out areas named in `except`.
@@ -44,7 +58,12 @@ fn all_of(brain: &Brain, prefix: &str, except: &[&str]) -> Vec<String> {
 
 #[test]
 fn each_state_trains_exactly_the_pathways_the_conductor_names() {
-    let mut brain = Brain::new(&tiny(), Condition::FullPad.schedule(), AdamConfig::default(), 1);
+    let mut brain = Brain::new(
+        &tiny(),
+        Condition::FullPad.schedule(),
+        AdamConfig::default(),
+        1,
+    );
     let x = batch(1);
 
     let before = snapshot(&brain);
@@ -52,31 +71,62 @@ fn each_state_trains_exactly_the_pathways_the_conductor_names() {
     let mut expect: Vec<String> = all_of(&brain, "E.", &[]);
     expect.extend(all_of(&brain, "G.", &[]));
     assert_eq!(moved(&before, &brain), expect, "wake trains all of E and G");
-    assert!(wake.losses.iter().all(|(_, v)| v.is_finite() && *v > 0.0), "{:?}", wake.losses);
+    assert!(
+        wake.losses.iter().all(|(_, v)| v.is_finite() && *v > 0.0),
+        "{:?}",
+        wake.losses
+    );
 
     let before = snapshot(&brain);
     let z = brain.hippocampus.newest().unwrap().clone();
     brain.nrem(1.0, z.view(), None);
-    assert_eq!(moved(&before, &brain), all_of(&brain, "E.", &["dis"]), "NREM trains E without its discriminator, not G");
+    assert_eq!(
+        moved(&before, &brain),
+        all_of(&brain, "E.", &["dis"]),
+        "NREM trains E without its discriminator, not G"
+    );
 
     let before = snapshot(&brain);
     brain.rem(1.0, z.view());
     let mut expect = all_of(&brain, "E.", &["latent"]);
     expect.extend(all_of(&brain, "G.", &[]));
-    assert_eq!(moved(&before, &brain), expect, "REM trains E without its latent head, and G");
+    assert_eq!(
+        moved(&before, &brain),
+        expect,
+        "REM trains E without its latent head, and G"
+    );
 
     let before = snapshot(&brain);
     let wake = brain.wake(1.0, 1.0, false, &x, None);
-    assert_eq!(wake.losses.iter().find(|(n, _)| *n == "external").unwrap().1, 0.0);
+    assert_eq!(
+        wake.losses
+            .iter()
+            .find(|(n, _)| *n == "external")
+            .unwrap()
+            .1,
+        0.0
+    );
     let mut expect = all_of(&brain, "E.", &["dis"]);
     expect.extend(all_of(&brain, "G.", &[]));
-    assert_eq!(moved(&before, &brain), expect, "wake without discriminator leaves E.dis alone");
+    assert_eq!(
+        moved(&before, &brain),
+        expect,
+        "wake without discriminator leaves E.dis alone"
+    );
 }
 
 #[test]
 fn rem_moves_the_generator_against_the_discriminator() {
     // G ascends BCE(d, 0): after a REM step with E frozen, dreams look *more* external.
-    let mut brain = Brain::new(&tiny(), Condition::FullPad.schedule(), AdamConfig { lr: 1e-3, ..Default::default() }, 2);
+    let mut brain = Brain::new(
+        &tiny(),
+        Condition::FullPad.schedule(),
+        AdamConfig {
+            lr: 1e-3,
+            ..Default::default()
+        },
+        2,
+    );
     brain.conductor.rem.feedforward_plastic = false;
     brain.wake(1.0, 1.0, true, &batch(2), None);
     let z = brain.hippocampus.newest().unwrap().clone();
@@ -86,7 +136,12 @@ fn rem_moves_the_generator_against_the_discriminator() {
         last = brain.rem(1.0, z.view());
     }
     let mean = |d: &ndarray::Array1<f32>| d.mean().unwrap();
-    assert!(mean(&last.d) > mean(&first.d), "d on dreams went from {} to {}", mean(&first.d), mean(&last.d));
+    assert!(
+        mean(&last.d) > mean(&first.d),
+        "d on dreams went from {} to {}",
+        mean(&first.d),
+        mean(&last.d)
+    );
 }
 
 #[test]
@@ -100,7 +155,10 @@ fn every_condition_runs_its_states_in_order_with_finite_losses() {
             let states: Vec<BrainState> = losses.iter().map(|(s, _)| *s).collect();
             assert_eq!(states, expected, "{condition}");
             for (state, terms) in &losses {
-                assert!(terms.iter().all(|(_, v)| v.is_finite()), "{condition} {state}: {terms:?}");
+                assert!(
+                    terms.iter().all(|(_, v)| v.is_finite()),
+                    "{condition} {state}: {terms:?}"
+                );
             }
         }
     }
@@ -109,7 +167,13 @@ fn every_condition_runs_its_states_in_order_with_finite_losses() {
 #[test]
 fn presets_encode_the_papers_conditions() {
     use Condition::*;
-    let states = |c: Condition| c.schedule().phases.iter().map(Phase::state).collect::<Vec<_>>();
+    let states = |c: Condition| {
+        c.schedule()
+            .phases
+            .iter()
+            .map(Phase::state)
+            .collect::<Vec<_>>()
+    };
     use BrainState::{Nrem, Rem, Wake};
     assert_eq!(states(FullPad), [Wake, Nrem, Rem]);
     assert_eq!(states(NoNrem), [Wake, Rem]);
@@ -117,21 +181,47 @@ fn presets_encode_the_papers_conditions() {
     assert_eq!(states(WakeOnly), [Wake]);
     assert_eq!(states(ReversedSleep), [Wake, Rem, Nrem]);
     match &NoRem.schedule().phases[..] {
-        [Phase::Wake { discriminator: false, latent_noise, .. }, Phase::Nrem { weight, .. }] => {
+        [Phase::Wake {
+            discriminator: false,
+            latent_noise,
+            ..
+        }, Phase::Nrem { weight, .. }] => {
             assert!(*latent_noise > 0.0);
             assert_eq!(*weight, 0.5);
         }
         other => panic!("no_rem: {other:?}"),
     }
-    assert!(matches!(WakeOnly.schedule().phases[0], Phase::Wake { discriminator: false, .. }));
+    assert!(matches!(
+        WakeOnly.schedule().phases[0],
+        Phase::Wake {
+            discriminator: false,
+            ..
+        }
+    ));
     let rem_mix = |c: Condition| {
-        c.schedule().phases.iter().find_map(|p| if let Phase::Rem { dream, .. } = p { Some(*dream) } else { None }).unwrap()
+        c.schedule()
+            .phases
+            .iter()
+            .find_map(|p| {
+                if let Phase::Rem { dream, .. } = p {
+                    Some(*dream)
+                } else {
+                    None
+                }
+            })
+            .unwrap()
     };
     assert_eq!(rem_mix(FullPad), MemoryMix::PAD_REM);
     assert_eq!(rem_mix(NoMemoryMix), MemoryMix::CURRENT);
     assert_eq!(rem_mix(RemNoiseOnly), MemoryMix::NOISE);
     assert_eq!(rem_mix(RemMemoriesOnly), MemoryMix::MEMORIES);
-    assert!(matches!(NremMixedMemories.schedule().phases[1], Phase::Nrem { recall: MemoryMix::MEMORIES, .. }));
+    assert!(matches!(
+        NremMixedMemories.schedule().phases[1],
+        Phase::Nrem {
+            recall: MemoryMix::MEMORIES,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -140,28 +230,61 @@ fn no_rem_perturbs_the_wake_latent_before_the_generator() {
     let x = batch(4);
     let run = |condition: Condition| {
         let mut brain = Brain::new(&tiny(), condition.schedule(), AdamConfig::default(), 4);
-        brain.cycle(&x)[0].1.iter().find(|(n, _)| *n == "reconstruction").unwrap().1
+        brain.cycle(&x)[0]
+            .1
+            .iter()
+            .find(|(n, _)| *n == "reconstruction")
+            .unwrap()
+            .1
     };
     assert_ne!(run(Condition::NoRem), run(Condition::WakeOnly));
 }
 
 #[test]
 fn noise_only_dreams_ignore_memories() {
-    let mut brain = Brain::new(&tiny(), Schedule { phases: vec![Phase::wake()] }, AdamConfig::default(), 5);
+    let mut brain = Brain::new(
+        &tiny(),
+        Schedule {
+            phases: vec![Phase::wake()],
+        },
+        AdamConfig::default(),
+        5,
+    );
     brain.cycle(&batch(5));
     let mut other = brain.clone();
-    other.hippocampus.store(ndarray::Array2::from_elem((6, 8), 100.0));
-    assert_eq!(brain.recall(&MemoryMix::NOISE), other.recall(&MemoryMix::NOISE));
-    assert_ne!(brain.clone().recall(&MemoryMix::MEMORIES), other.clone().recall(&MemoryMix::MEMORIES));
+    other
+        .hippocampus
+        .store(ndarray::Array2::from_elem((6, 8), 100.0));
+    assert_eq!(
+        brain.recall(&MemoryMix::NOISE),
+        other.recall(&MemoryMix::NOISE)
+    );
+    assert_ne!(
+        brain.clone().recall(&MemoryMix::MEMORIES),
+        other.clone().recall(&MemoryMix::MEMORIES)
+    );
 }
 
 #[test]
 fn same_bits_with_one_and_two_threads() {
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| {
-            let arch = Architecture { image_channels: 3, nf: 16, nz: 32, leak: 0.2 };
-            let mut brain = Brain::new(&arch, Condition::FullPad.schedule(), AdamConfig::default(), 6);
+            let arch = Architecture {
+                image_channels: 3,
+                nf: 16,
+                nz: 32,
+                leak: 0.2,
+            };
+            let mut brain = Brain::new(
+                &arch,
+                Condition::FullPad.schedule(),
+                AdamConfig::default(),
+                6,
+            );
             for cycle in 0..3 {
                 brain.cycle(&batch(cycle));
             }

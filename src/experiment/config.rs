@@ -84,7 +84,11 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         let a = Architecture::default();
-        ModelConfig { nf: a.nf, nz: a.nz, leak: a.leak }
+        ModelConfig {
+            nf: a.nf,
+            nz: a.nz,
+            leak: a.leak,
+        }
     }
 }
 
@@ -100,7 +104,10 @@ pub struct HippocampusConfig {
 
 impl Default for HippocampusConfig {
     fn default() -> Self {
-        HippocampusConfig { capacity: 2, policy: ReplayPolicy::Previous }
+        HippocampusConfig {
+            capacity: 2,
+            policy: ReplayPolicy::Previous,
+        }
     }
 }
 
@@ -116,7 +123,10 @@ pub struct RecordConfig {
 
 impl Default for RecordConfig {
     fn default() -> Self {
-        RecordConfig { images_every: 1, images: 64 }
+        RecordConfig {
+            images_every: 1,
+            images: 64,
+        }
     }
 }
 
@@ -171,8 +181,14 @@ pub enum ConfigError {
 impl Config {
     /// Reads a TOML file.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        Config::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.into(),
+            message,
+        })
     }
 
     /// Parses TOML text; the error carries the parser's message.
@@ -187,7 +203,9 @@ impl Config {
 
     /// The cycle: the custom schedule if given, else the condition's preset.
     pub fn resolved_schedule(&self) -> Schedule {
-        self.schedule.clone().unwrap_or_else(|| self.condition.schedule())
+        self.schedule
+            .clone()
+            .unwrap_or_else(|| self.condition.schedule())
     }
 
     /// The cortex widths for this data set.
@@ -205,7 +223,11 @@ impl Config {
         if !self.run_name.is_empty() {
             return self.run_name.clone();
         }
-        let condition = if self.schedule.is_some() { "custom".to_string() } else { self.condition.to_string() };
+        let condition = if self.schedule.is_some() {
+            "custom".to_string()
+        } else {
+            self.condition.to_string()
+        };
         format!("{}_{}_seed{}", self.dataset, condition, self.seed)
     }
 
@@ -242,7 +264,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.batch_size < 2 {
-            return bad(format!("batch_size must be at least 2 (the KL term needs a batch std), got {}", self.batch_size));
+            return bad(format!(
+                "batch_size must be at least 2 (the KL term needs a batch std), got {}",
+                self.batch_size
+            ));
         }
         if self.model.nf == 0 || self.model.nz == 0 {
             return bad("model.nf and model.nz must be positive".into());
@@ -253,7 +278,9 @@ impl Config {
         if self.max_cycles_per_epoch == Some(0) {
             return bad("max_cycles_per_epoch must be at least 1 when given".into());
         }
-        self.resolved_schedule().validate().map_err(ConfigError::Invalid)
+        self.resolved_schedule()
+            .validate()
+            .map_err(ConfigError::Invalid)
     }
 }
 
@@ -278,7 +305,9 @@ mod tests {
 
     #[test]
     fn custom_schedule_replaces_the_condition() {
-        let c = Config::from_toml("condition = \"no_rem\"\n[[schedule.phases]]\nstate = \"wake\"\n").unwrap();
+        let c =
+            Config::from_toml("condition = \"no_rem\"\n[[schedule.phases]]\nstate = \"wake\"\n")
+                .unwrap();
         assert_eq!(c.resolved_schedule().phases.len(), 1);
         assert!(c.resolved_run_name().contains("custom"));
         c.validate().unwrap();
@@ -286,7 +315,10 @@ mod tests {
 
     #[test]
     fn invalid_values_are_explained() {
-        let c = Config { batch_size: 1, ..Config::default() };
+        let c = Config {
+            batch_size: 1,
+            ..Config::default()
+        };
         assert!(c.validate().unwrap_err().to_string().contains("batch_size"));
     }
 }

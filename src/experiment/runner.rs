@@ -56,7 +56,9 @@ pub enum TrainError {
         source: std::io::Error,
     },
     /// The run folder already has results and `--resume` was not given.
-    #[error("{0} already holds a run; pass --resume to continue it, or choose another --out / run_name")]
+    #[error(
+        "{0} already holds a run; pass --resume to continue it, or choose another --out / run_name"
+    )]
     Exists(PathBuf),
     /// The checkpoint belongs to a different configuration.
     #[error("cannot resume from {path}: {reason}")]
@@ -93,7 +95,10 @@ pub enum TrainError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io { path: path.to_path_buf(), source }
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// How to run.
@@ -132,7 +137,10 @@ impl EpochLosses {
     fn add(&mut self, cycle: &CycleLosses) {
         for (state, losses) in cycle {
             for (term, value) in losses {
-                let entry = self.sums.entry((state.to_string(), term.to_string())).or_default();
+                let entry = self
+                    .sums
+                    .entry((state.to_string(), term.to_string()))
+                    .or_default();
                 entry.0 += value;
                 entry.1 += 1;
             }
@@ -140,30 +148,53 @@ impl EpochLosses {
     }
 
     fn means(&self) -> Vec<(String, String, f64)> {
-        self.sums.iter().map(|((s, t), (sum, n))| (s.clone(), t.clone(), sum / *n as f64)).collect()
+        self.sums
+            .iter()
+            .map(|((s, t), (sum, n))| (s.clone(), t.clone(), sum / *n as f64))
+            .collect()
     }
 
     /// Flattened for a checkpoint: `state/term/sum` and `state/term/count`.
     fn to_scalars(&self) -> Vec<(String, f64)> {
         self.sums
             .iter()
-            .flat_map(|((s, t), (sum, n))| [(format!("{s}/{t}/sum"), *sum), (format!("{s}/{t}/count"), *n as f64)])
+            .flat_map(|((s, t), (sum, n))| {
+                [
+                    (format!("{s}/{t}/sum"), *sum),
+                    (format!("{s}/{t}/count"), *n as f64),
+                ]
+            })
             .collect()
     }
 
     fn from_scalars(scalars: &[(String, f64)]) -> Self {
         let mut out = EpochLosses::default();
         for (key, value) in scalars {
-            let Some(prefix) = key.strip_suffix("/sum") else { continue };
-            let Some((state, term)) = prefix.split_once('/') else { continue };
-            let count = scalars.iter().find(|(k, _)| *k == format!("{prefix}/count")).map_or(0.0, |(_, c)| *c);
-            out.sums.insert((state.to_string(), term.to_string()), (*value, count as u64));
+            let Some(prefix) = key.strip_suffix("/sum") else {
+                continue;
+            };
+            let Some((state, term)) = prefix.split_once('/') else {
+                continue;
+            };
+            let count = scalars
+                .iter()
+                .find(|(k, _)| *k == format!("{prefix}/count"))
+                .map_or(0.0, |(_, c)| *c);
+            out.sums.insert(
+                (state.to_string(), term.to_string()),
+                (*value, count as u64),
+            );
         }
         out
     }
 
     fn running_message(&self) -> String {
-        self.means().iter().filter(|(_, t, _)| t != "total").map(|(s, t, v)| format!("{s}/{t} {v:.4}")).collect::<Vec<_>>().join("  ")
+        self.means()
+            .iter()
+            .filter(|(_, t, _)| t != "total")
+            .map(|(s, t, v)| format!("{s}/{t} {v:.4}"))
+            .collect::<Vec<_>>()
+            .join("  ")
     }
 }
 
@@ -176,7 +207,12 @@ pub fn epoch_order(seed: u64, epoch: usize, len: usize) -> Vec<usize> {
 
 /// A configured brain, not yet trained.
 pub fn build_brain(config: &Config) -> Brain {
-    let mut brain = Brain::new(&config.architecture(), config.resolved_schedule(), config.optimiser, config.seed);
+    let mut brain = Brain::new(
+        &config.architecture(),
+        config.resolved_schedule(),
+        config.optimiser,
+        config.seed,
+    );
     brain.hippocampus = Hippocampus::new(config.hippocampus.capacity, config.hippocampus.policy);
     brain.conductor = config.conductor;
     brain
@@ -197,9 +233,13 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
     let split = data::load(config.dataset, &config.resolved_data_dir()?, &config.data)?;
     let train_set = &split.train;
     let batch = config.batch_size;
-    let cycles_per_epoch = (train_set.len() / batch).min(config.max_cycles_per_epoch.unwrap_or(usize::MAX));
+    let cycles_per_epoch =
+        (train_set.len() / batch).min(config.max_cycles_per_epoch.unwrap_or(usize::MAX));
     if cycles_per_epoch == 0 {
-        return Err(TrainError::TooLittleData { images: train_set.len(), batch });
+        return Err(TrainError::TooLittleData {
+            images: train_set.len(),
+            batch,
+        });
     }
 
     let run_dir = config.run_dir();
@@ -212,8 +252,14 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
     let (mut epoch, mut start_cycle, mut partial) = (0usize, 0usize, EpochLosses::default());
     let run_file = if options.resume && checkpoint_path.exists() {
         let checkpoint = record::Checkpoint::read(&checkpoint_path)?;
-        check_resumable(config, &checkpoint.config_toml).map_err(|reason| TrainError::Resume { path: checkpoint_path.clone(), reason })?;
-        snapshot::restore(&mut brain, &checkpoint).map_err(|reason| TrainError::Resume { path: checkpoint_path.clone(), reason })?;
+        check_resumable(config, &checkpoint.config_toml).map_err(|reason| TrainError::Resume {
+            path: checkpoint_path.clone(),
+            reason,
+        })?;
+        snapshot::restore(&mut brain, &checkpoint).map_err(|reason| TrainError::Resume {
+            path: checkpoint_path.clone(),
+            reason,
+        })?;
         epoch = checkpoint.epoch as usize;
         start_cycle = checkpoint.batch as usize;
         partial = EpochLosses::from_scalars(&checkpoint.scalars);
@@ -229,7 +275,11 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
             config_toml: config_toml.clone(),
             seed: config.seed,
             dataset: config.dataset.to_string(),
-            condition: if config.schedule.is_some() { "custom".into() } else { config.condition.to_string() },
+            condition: if config.schedule.is_some() {
+                "custom".into()
+            } else {
+                config.condition.to_string()
+            },
             created: now_utc(),
         };
         RunFile::create(&run_path, &attributes)?
@@ -237,7 +287,8 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
     std::fs::write(run_dir.join("config.toml"), &config_toml).map_err(io(&run_dir))?;
 
     let preview = preview_batch(&split.test, config.record.images);
-    let total = (config.epochs.saturating_sub(epoch) * cycles_per_epoch).saturating_sub(start_cycle);
+    let total =
+        (config.epochs.saturating_sub(epoch) * cycles_per_epoch).saturating_sub(start_cycle);
     let bar = progress_bar(options.progress, total as u64);
     let mut cycles = 0;
     let mut last_epoch_losses = Vec::new();
@@ -256,7 +307,11 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
                     value,
                     epoch,
                     cycle,
-                    checkpoint: if checkpoint_path.exists() { checkpoint_path.display().to_string() } else { "none (diverged before the first epoch ended)".into() },
+                    checkpoint: if checkpoint_path.exists() {
+                        checkpoint_path.display().to_string()
+                    } else {
+                        "none (diverged before the first epoch ended)".into()
+                    },
                 });
             }
             partial.add(&losses);
@@ -266,9 +321,18 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
                 bar.set_message(partial.running_message());
             }
             if INTERRUPT.load(Ordering::SeqCst) && cycle + 1 < cycles_per_epoch {
-                let checkpoint = snapshot::capture(&brain, config_toml.clone(), epoch as u64, (cycle + 1) as u64, partial.to_scalars());
+                let checkpoint = snapshot::capture(
+                    &brain,
+                    config_toml.clone(),
+                    epoch as u64,
+                    (cycle + 1) as u64,
+                    partial.to_scalars(),
+                );
                 checkpoint.write_atomic(&checkpoint_path)?;
-                bar.abandon_with_message(format!("interrupted; state saved to {} (resume with --resume)", checkpoint_path.display()));
+                bar.abandon_with_message(format!(
+                    "interrupted; state saved to {} (resume with --resume)",
+                    checkpoint_path.display()
+                ));
                 return Ok(RunSummary {
                     run_dir,
                     epochs_completed: epoch,
@@ -291,19 +355,38 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
         epoch += 1;
         start_cycle = 0;
         partial = EpochLosses::default();
-        snapshot::capture(&brain, config_toml.clone(), epoch as u64, 0, Vec::new()).write_atomic(&checkpoint_path)?;
+        snapshot::capture(&brain, config_toml.clone(), epoch as u64, 0, Vec::new())
+            .write_atomic(&checkpoint_path)?;
         if INTERRUPT.load(Ordering::SeqCst) && epoch < config.epochs {
-            bar.abandon_with_message(format!("interrupted; state saved to {} (resume with --resume)", checkpoint_path.display()));
-            return Ok(RunSummary { run_dir, epochs_completed: epoch, cycles, seconds: started.elapsed().as_secs_f64(), last_epoch_losses, interrupted: true });
+            bar.abandon_with_message(format!(
+                "interrupted; state saved to {} (resume with --resume)",
+                checkpoint_path.display()
+            ));
+            return Ok(RunSummary {
+                run_dir,
+                epochs_completed: epoch,
+                cycles,
+                seconds: started.elapsed().as_secs_f64(),
+                last_epoch_losses,
+                interrupted: true,
+            });
         }
     }
     bar.finish();
-    Ok(RunSummary { run_dir, epochs_completed: epoch, cycles, seconds: started.elapsed().as_secs_f64(), last_epoch_losses, interrupted: false })
+    Ok(RunSummary {
+        run_dir,
+        epochs_completed: epoch,
+        cycles,
+        seconds: started.elapsed().as_secs_f64(),
+        last_epoch_losses,
+        interrupted: false,
+    })
 }
 
 /// A checkpoint may be resumed by the same configuration, possibly with more epochs.
 fn check_resumable(config: &Config, stored: &str) -> Result<(), String> {
-    let stored = Config::from_toml(stored).map_err(|e| format!("its configuration does not parse: {e}"))?;
+    let stored =
+        Config::from_toml(stored).map_err(|e| format!("its configuration does not parse: {e}"))?;
     let mut same = config.clone();
     same.epochs = stored.epochs;
     same.threads = stored.threads;
@@ -315,7 +398,10 @@ fn check_resumable(config: &Config, stored: &str) -> Result<(), String> {
 
 fn first_non_finite(losses: &CycleLosses) -> Option<(String, String, f64)> {
     losses.iter().find_map(|(state, terms)| {
-        terms.iter().find(|(_, v)| !v.is_finite()).map(|(t, v)| (state.to_string(), t.to_string(), *v))
+        terms
+            .iter()
+            .find(|(_, v)| !v.is_finite())
+            .map(|(t, v)| (state.to_string(), t.to_string(), *v))
     })
 }
 
@@ -325,7 +411,14 @@ fn preview_batch(test: &Dataset, n: usize) -> Option<Activity> {
     (n >= 2).then(|| Activity::from_nchw(test.batch_f32(&(0..n).collect::<Vec<_>>()).view()))
 }
 
-fn record_images(brain: &mut Brain, config: &Config, run_file: &RunFile, run_dir: &Path, epoch: usize, preview: &Activity) -> Result<(), TrainError> {
+fn record_images(
+    brain: &mut Brain,
+    config: &Config,
+    run_file: &RunFile,
+    run_dir: &Path,
+    epoch: usize,
+    preview: &Activity,
+) -> Result<(), TrainError> {
     let mut rng = crate::rng::stream(config.seed, &format!("images/{epoch}"));
     let dreams = brain.dreams(preview, &mut rng);
     let columns = (preview.batch() as f64).sqrt().ceil() as usize;
@@ -337,7 +430,9 @@ fn record_images(brain: &mut Brain, config: &Config, run_file: &RunFile, run_dir
     ] {
         let pixels = record::to_u8(images.to_nchw().view());
         run_file.record_images(epoch, name, pixels.view())?;
-        let png = run_dir.join("images").join(format!("epoch_{:04}_{name}.png", epoch + 1));
+        let png = run_dir
+            .join("images")
+            .join(format!("epoch_{:04}_{name}.png", epoch + 1));
         record::save_grid_png(&png, pixels.view(), columns, 2)?;
     }
     Ok(())
@@ -357,7 +452,9 @@ fn progress_bar(visible: bool, total: u64) -> ProgressBar {
 
 /// Current UTC time as ISO 8601, without a date crate.
 fn now_utc() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -369,7 +466,12 @@ fn now_utc() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -390,8 +492,14 @@ mod tests {
     #[test]
     fn partial_epoch_sums_survive_a_checkpoint() {
         let mut losses = EpochLosses::default();
-        losses.add(&vec![(crate::states::BrainState::Wake, vec![("kl", 1.5), ("total", 2.0)])]);
-        losses.add(&vec![(crate::states::BrainState::Wake, vec![("kl", 0.5), ("total", 1.0)])]);
+        losses.add(&vec![(
+            crate::states::BrainState::Wake,
+            vec![("kl", 1.5), ("total", 2.0)],
+        )]);
+        losses.add(&vec![(
+            crate::states::BrainState::Wake,
+            vec![("kl", 0.5), ("total", 1.0)],
+        )]);
         let back = EpochLosses::from_scalars(&losses.to_scalars());
         assert_eq!(back.means(), losses.means());
     }

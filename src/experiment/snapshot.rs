@@ -26,12 +26,23 @@ fn optimiser_state(name: &str, adam: &Adam) -> OptimiserState {
 }
 
 /// The brain's state at a point of training.
-pub fn capture(brain: &Brain, config_toml: String, epoch: u64, batch: u64, scalars: Vec<(String, f64)>) -> Checkpoint {
+pub fn capture(
+    brain: &Brain,
+    config_toml: String,
+    epoch: u64,
+    batch: u64,
+    scalars: Vec<(String, f64)>,
+) -> Checkpoint {
     Checkpoint {
         config_toml,
         epoch,
         batch,
-        parameters: brain.cortex.parameters().into_iter().map(|p| (p.name.clone(), p.value.clone())).collect(),
+        parameters: brain
+            .cortex
+            .parameters()
+            .into_iter()
+            .map(|p| (p.name.clone(), p.value.clone()))
+            .collect(),
         optimisers: vec![
             optimiser_state(FEEDFORWARD, &brain.feedforward_optimiser),
             optimiser_state(FEEDBACK, &brain.feedback_optimiser),
@@ -57,12 +68,20 @@ pub fn restore(brain: &mut Brain, checkpoint: &Checkpoint) -> Result<(), String>
             .find(|(name, _)| *name == p.name)
             .ok_or_else(|| format!("the checkpoint has no parameter {}", p.name))?;
         if value.shape() != p.value.shape() {
-            return Err(format!("{}: checkpoint shape {:?}, model shape {:?}", p.name, value.shape(), p.value.shape()));
+            return Err(format!(
+                "{}: checkpoint shape {:?}, model shape {:?}",
+                p.name,
+                value.shape(),
+                p.value.shape()
+            ));
         }
         p.value = value.clone();
         p.grad = None;
     }
-    for (name, adam) in [(FEEDFORWARD, &mut brain.feedforward_optimiser), (FEEDBACK, &mut brain.feedback_optimiser)] {
+    for (name, adam) in [
+        (FEEDFORWARD, &mut brain.feedforward_optimiser),
+        (FEEDBACK, &mut brain.feedback_optimiser),
+    ] {
         let state = checkpoint
             .optimisers
             .iter()
@@ -71,14 +90,27 @@ pub fn restore(brain: &mut Brain, checkpoint: &Checkpoint) -> Result<(), String>
         adam.state = state
             .tensors
             .iter()
-            .map(|(p, step, m, v)| (p.clone(), AdamMoments { step: *step, exp_avg: m.clone(), exp_avg_sq: v.clone() }))
+            .map(|(p, step, m, v)| {
+                (
+                    p.clone(),
+                    AdamMoments {
+                        step: *step,
+                        exp_avg: m.clone(),
+                        exp_avg_sq: v.clone(),
+                    },
+                )
+            })
             .collect();
     }
     brain.hippocampus.clear();
     for memory in checkpoint.memories.iter().rev() {
         brain.hippocampus.store(memory.clone());
     }
-    let rng = checkpoint.rngs.iter().find(|r| r.name == DREAMS).ok_or("the checkpoint has no dreams RNG")?;
+    let rng = checkpoint
+        .rngs
+        .iter()
+        .find(|r| r.name == DREAMS)
+        .ok_or("the checkpoint has no dreams RNG")?;
     brain.rng = ChaCha8Rng::from_seed(rng.seed);
     brain.rng.set_stream(rng.stream);
     brain.rng.set_word_pos(rng.word_pos);

@@ -252,7 +252,11 @@ impl Checkpoint {
 
 fn write_scalars(file: &File, path: &Path, scalars: &[(String, f64)]) -> Result<()> {
     if let Some((name, _)) = scalars.iter().find(|(name, _)| name.contains('\n')) {
-        return Err(RecordError::invalid(path, "writing /scalars", format!("name {name:?} contains a newline")));
+        return Err(RecordError::invalid(
+            path,
+            "writing /scalars",
+            format!("name {name:?} contains a newline"),
+        ));
     }
     let values: Vec<f64> = scalars.iter().map(|(_, v)| *v).collect();
     let names: Vec<&str> = scalars.iter().map(|(n, _)| n.as_str()).collect();
@@ -261,7 +265,8 @@ fn write_scalars(file: &File, path: &Path, scalars: &[(String, f64)]) -> Result<
         .with_data(&values[..])
         .create("scalars")
         .context(path, || "writing /scalars")?;
-    let names = VarLenUnicode::from_str(&names.join("\n")).map_err(|e| RecordError::invalid(path, "writing /scalars", e.to_string()))?;
+    let names = VarLenUnicode::from_str(&names.join("\n"))
+        .map_err(|e| RecordError::invalid(path, "writing /scalars", e.to_string()))?;
     dataset
         .new_attr::<VarLenUnicode>()
         .create("names")
@@ -270,15 +275,27 @@ fn write_scalars(file: &File, path: &Path, scalars: &[(String, f64)]) -> Result<
 }
 
 fn read_scalars(file: &File, path: &Path) -> Result<Vec<(String, f64)>> {
-    let dataset = file.dataset("scalars").context(path, || "reading /scalars")?;
-    let values = dataset.read_raw::<f64>().context(path, || "reading /scalars")?;
+    let dataset = file
+        .dataset("scalars")
+        .context(path, || "reading /scalars")?;
+    let values = dataset
+        .read_raw::<f64>()
+        .context(path, || "reading /scalars")?;
     let names = dataset
         .attr("names")
         .and_then(|attr| attr.read_scalar::<VarLenUnicode>())
         .context(path, || "reading /scalars names")?;
-    let names: Vec<String> = if values.is_empty() { Vec::new() } else { names.as_str().split('\n').map(str::to_owned).collect() };
+    let names: Vec<String> = if values.is_empty() {
+        Vec::new()
+    } else {
+        names.as_str().split('\n').map(str::to_owned).collect()
+    };
     if names.len() != values.len() {
-        return Err(RecordError::invalid(path, "reading /scalars", format!("{} names for {} values", names.len(), values.len())));
+        return Err(RecordError::invalid(
+            path,
+            "reading /scalars",
+            format!("{} names for {} values", names.len(), values.len()),
+        ));
     }
     Ok(names.into_iter().zip(values).collect())
 }
