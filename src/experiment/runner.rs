@@ -372,7 +372,7 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
             });
         }
     }
-    bar.finish();
+    bar.finish_and_clear();
     Ok(RunSummary {
         run_dir,
         epochs_completed: epoch,

@@ -133,6 +133,10 @@ mod backend {
     use super::{Op, Real};
     use std::any::TypeId;
 
+    // cblas-sys declares the functions; the system OpenBLAS provides them.
+    #[link(name = "openblas")]
+    extern "C" {}
+
     fn transpose(op: Op) -> cblas_sys::CBLAS_TRANSPOSE {
         match op {
             Op::Plain => cblas_sys::CBLAS_TRANSPOSE::CblasNoTrans,
