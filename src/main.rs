@@ -20,6 +20,22 @@ struct Cli {
 enum Command {
     /// Train a PAD brain; results go to <out>/<run name>/run.h5.
     Train(TrainArgs),
+    /// Evaluate a run's feedforward pathway: linear separability, occlusion robustness,
+    /// latent geometry, PCA; recorded in its run.h5, figures in <run>/figures/.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// A run folder, its run.h5, or a checkpoint file.
+    run: PathBuf,
+    /// Evaluate the state after N epochs (0 = untrained; others need a kept checkpoint).
+    /// Default: the latest checkpoint.
+    #[arg(long)]
+    epoch: Option<usize>,
+    /// Worker threads (default: as the run was configured).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(clap::Args)]
@@ -52,6 +68,9 @@ struct TrainArgs {
     /// Stop each epoch after this many cycles.
     #[arg(long)]
     max_cycles: Option<usize>,
+    /// Evaluate before training and every K epochs (and after the last).
+    #[arg(long)]
+    eval_every: Option<usize>,
     /// Continue from the run's checkpoint.
     #[arg(long)]
     resume: bool,
@@ -89,6 +108,9 @@ fn load_config(args: &TrainArgs) -> Result<Config, String> {
     }
     if let Some(v) = args.max_cycles {
         config.max_cycles_per_epoch = Some(v);
+    }
+    if let Some(v) = args.eval_every {
+        config.eval.every = v;
     }
     Ok(config)
 }
@@ -133,10 +155,19 @@ fn train(args: TrainArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn eval(args: EvalArgs) -> Result<(), String> {
+    let target = experiment::runner::locate(&args.run, args.epoch).map_err(|e| e.to_string())?;
+    let report = experiment::runner::evaluate_run(&target, args.threads).map_err(|e| e.to_string())?;
+    println!("{}", experiment::evaluate::summary(&report));
+    println!("figures: {}", target.run_dir.join("figures").display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(args),
+        Command::Eval(args) => eval(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,6 +21,9 @@
 
 use crate::cortex::{Architecture, Conductor, ReplayPolicy};
 use crate::data::{DatasetKind, LoadOptions};
+use crate::eval::geometry::GeometryConfig;
+use crate::eval::logistic::LogisticConfig;
+use crate::eval::probe::ProbeConfig;
 use crate::plasticity::AdamConfig;
 use crate::schedule::{Condition, Schedule};
 use std::path::{Path, PathBuf};
@@ -67,6 +70,51 @@ pub struct Config {
     pub data: LoadOptions,
     /// What is recorded and how often.
     pub record: RecordConfig,
+    /// How representations are evaluated, and how often during training.
+    pub eval: EvalConfig,
+}
+
+/// Evaluation settings (DESIGN.md §1, Evaluation). Random draws (probe initialisation and
+/// order, occlusion masks, pairs) follow the run's seed; the `seed` fields of the nested
+/// tables are replaced by it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Evaluate before training and every this many epochs (and after the last); 0 = only
+    /// with `padsim eval`.
+    pub every: usize,
+    /// The paper's SGD probe.
+    pub probe: ProbeConfig,
+    /// The converged logistic-regression probe.
+    pub converged: LogisticConfig,
+    /// Pair counts of the latent geometry.
+    pub geometry: GeometryConfig,
+    /// Tile side of the evaluation's occlusion masks.
+    pub occlusion_tile: usize,
+    /// Occlusion probabilities 0, 1/(levels−1), …, 1.
+    pub occlusion_levels: usize,
+    /// Occlusion probability of the clean-vs-occluded distance.
+    pub geometry_occlusion: f64,
+    /// Test images projected by PCA (the first ones of the test set).
+    pub pca_points: usize,
+    /// Images per encoder batch during feature extraction.
+    pub feature_batch: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            every: 0,
+            probe: ProbeConfig::default(),
+            converged: LogisticConfig::default(),
+            geometry: GeometryConfig::default(),
+            occlusion_tile: 4,
+            occlusion_levels: 11,
+            geometry_occlusion: 0.3,
+            pca_points: 1000,
+            feature_batch: 250,
+        }
+    }
 }
 
 /// Widths of the cortex (image channels follow the data set).
@@ -150,6 +198,7 @@ impl Default for Config {
             conductor: Conductor::default(),
             data: LoadOptions::default(),
             record: RecordConfig::default(),
+            eval: EvalConfig::default(),
         }
     }
 }
@@ -274,6 +323,12 @@ impl Config {
         }
         if self.hippocampus.capacity == 0 {
             return bad("hippocampus.capacity must be at least 1".into());
+        }
+        if self.eval.occlusion_levels < 2 {
+            return bad(format!("eval.occlusion_levels must be at least 2 (p = 0 and p = 1), got {}", self.eval.occlusion_levels));
+        }
+        if self.eval.occlusion_tile == 0 || self.eval.feature_batch == 0 {
+            return bad("eval.occlusion_tile and eval.feature_batch must be positive".into());
         }
         if self.max_cycles_per_epoch == Some(0) {
             return bad("max_cycles_per_epoch must be at least 1 when given".into());

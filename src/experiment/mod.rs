@@ -1,6 +1,7 @@
 //! Experiments: run configuration, the training runner with checkpoint/resume.
 
 pub mod config;
+pub mod evaluate;
 pub mod runner;
 mod snapshot;
 

@@ -14,10 +14,11 @@
 //! loader: ...`, DataLoader with shuffle=True, drop_last=True).
 
 use super::config::{Config, ConfigError};
+use super::evaluate;
 use super::snapshot;
 use crate::brain::{Brain, CycleLosses};
 use crate::cortex::{Activity, Hippocampus};
-use crate::data::{self, DataError, Dataset};
+use crate::data::{self, DataError, Dataset, Split};
 use crate::record::{self, RecordError, RunAttributes, RunFile};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray_rand::rand::seq::SliceRandom;
@@ -285,6 +286,9 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
         RunFile::create(&run_path, &attributes)?
     };
     std::fs::write(run_dir.join("config.toml"), &config_toml).map_err(io(&run_dir))?;
+    if config.eval.every > 0 && epoch == 0 && start_cycle == 0 {
+        run_evaluation(&mut brain, config, &split, &run_file, &run_dir, 0, &ProgressBar::hidden())?;
+    }
 
     let preview = preview_batch(&split.test, config.record.images);
     let total =
@@ -383,6 +387,30 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
     })
 }
 
+/// Where the copy of the checkpoint after `epoch` epochs is kept.
+pub fn kept_checkpoint(run_dir: &Path, epoch: usize) -> PathBuf {
+    run_dir.join("checkpoints").join(format!("epoch_{epoch:04}.h5"))
+}
+
+/// Evaluates the brain's feedforward pathway, records the result and redraws the figures.
+fn run_evaluation(
+    brain: &mut Brain,
+    config: &Config,
+    split: &Split,
+    run_file: &RunFile,
+    run_dir: &Path,
+    epoch: usize,
+    bar: &ProgressBar,
+) -> Result<(), TrainError> {
+    let say = |line: String| if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) };
+    say(format!("evaluating the feedforward pathway after {epoch} epoch(s)..."));
+    let report = evaluate::evaluate(&mut brain.cortex.feedforward, split, &config.eval, config.seed, epoch);
+    evaluate::record(run_file, &report)?;
+    evaluate::render_figures(run_file, &run_dir.join("figures"), split.test.class_names(), &report)?;
+    say(evaluate::summary(&report));
+    Ok(())
+}
+
 /// A checkpoint may be resumed by the same configuration, possibly with more epochs.
 fn check_resumable(config: &Config, stored: &str) -> Result<(), String> {
     let stored =
@@ -390,8 +418,9 @@ fn check_resumable(config: &Config, stored: &str) -> Result<(), String> {
     let mut same = config.clone();
     same.epochs = stored.epochs;
     same.threads = stored.threads;
+    same.eval.every = stored.eval.every;
     if same != stored {
-        return Err("it was written by a different configuration (only epochs and threads may change on resume)".into());
+        return Err("it was written by a different configuration (only epochs, threads and eval.every may change on resume)".into());
     }
     Ok(())
 }
@@ -510,4 +539,98 @@ mod tests {
         assert_eq!(t.len(), 20, "{t}");
         assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T');
     }
+}
+
+/// Which encoder state `padsim eval` should evaluate.
+#[derive(Clone, Debug)]
+pub struct EvalTarget {
+    /// The run's folder.
+    pub run_dir: PathBuf,
+    /// The checkpoint to restore, or `None` for the untrained encoder (epoch 0).
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// Resolves `padsim eval`'s argument (a run folder, its run.h5 or a checkpoint file) and
+/// `--epoch` into the state to evaluate.
+pub fn locate(target: &Path, epoch: Option<usize>) -> Result<EvalTarget, TrainError> {
+    let missing = |path: &Path, what: &str| TrainError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, what.to_string()),
+    };
+    let (run_dir, latest) = if target.is_dir() {
+        (target.to_path_buf(), target.join(CHECKPOINT_FILE))
+    } else if target.file_name().is_some_and(|n| n == RUN_FILE) {
+        let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let latest = dir.join(CHECKPOINT_FILE);
+        (dir, latest)
+    } else if target.is_file() {
+        // A checkpoint: either the run's latest or a kept copy in <run>/checkpoints/.
+        let parent = target.parent().unwrap_or(Path::new("."));
+        let dir = if parent.file_name().is_some_and(|n| n == "checkpoints") { parent.parent().unwrap_or(parent) } else { parent };
+        (dir.to_path_buf(), target.to_path_buf())
+    } else {
+        return Err(missing(target, "no run folder, run file or checkpoint here"));
+    };
+    let checkpoint = match epoch {
+        Some(0) => None,
+        None => Some(latest),
+        Some(n) => {
+            let kept = kept_checkpoint(&run_dir, n);
+            if kept.exists() {
+                Some(kept)
+            } else {
+                let latest_epoch = record::Checkpoint::read(&latest).ok().map(|c| (c.epoch, c.batch));
+                match latest_epoch {
+                    Some((e, 0)) if e as usize == n => Some(latest),
+                    _ => return Err(missing(&kept, "no checkpoint of that epoch (keep them with record.keep_checkpoints_every; --epoch 0 is the untrained encoder)")),
+                }
+            }
+        }
+    };
+    if let Some(path) = &checkpoint {
+        if !path.exists() {
+            return Err(missing(path, "no checkpoint"));
+        }
+    }
+    Ok(EvalTarget { run_dir, checkpoint })
+}
+
+/// `padsim eval`: evaluates an encoder state of a run and, when the run file is there and the
+/// state ends an epoch, records the results and redraws the figures.
+pub fn evaluate_run(target: &EvalTarget, threads: Option<usize>) -> Result<evaluate::EvalReport, TrainError> {
+    let checkpoint = match &target.checkpoint {
+        Some(path) => Some(record::Checkpoint::read(path)?),
+        None => None,
+    };
+    let config_toml = match &checkpoint {
+        Some(c) => c.config_toml.clone(),
+        None => std::fs::read_to_string(target.run_dir.join("config.toml")).map_err(io(&target.run_dir.join("config.toml")))?,
+    };
+    let mut config = Config::from_toml(&config_toml).map_err(|message| ConfigError::Parse { path: target.run_dir.join("config.toml"), message })?;
+    if let Some(t) = threads {
+        config.threads = t;
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(config.threads).build().expect("a thread pool");
+    pool.install(|| {
+        let split = data::load(config.dataset, &config.resolved_data_dir()?, &config.data)?;
+        let mut brain = build_brain(&config);
+        let (epoch, mid_epoch) = match &checkpoint {
+            Some(c) => {
+                let path = target.checkpoint.clone().unwrap_or_default();
+                snapshot::restore(&mut brain, c).map_err(|reason| TrainError::Resume { path, reason })?;
+                (c.epoch as usize, c.batch > 0)
+            }
+            None => (0, false),
+        };
+        let report = evaluate::evaluate(&mut brain.cortex.feedforward, &split, &config.eval, config.seed, epoch);
+        let run_path = target.run_dir.join(RUN_FILE);
+        if run_path.exists() && !mid_epoch {
+            let run_file = RunFile::open(&run_path)?;
+            evaluate::record(&run_file, &report)?;
+            evaluate::render_figures(&run_file, &target.run_dir.join("figures"), split.test.class_names(), &report)?;
+        } else if mid_epoch {
+            eprintln!("note: the checkpoint was taken inside epoch {}; results are printed, not recorded", epoch + 1);
+        }
+        Ok(report)
+    })
 }

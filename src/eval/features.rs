@@ -1,0 +1,61 @@
+//! Feature extraction: the latent code z of every image of a data set, from a fixed
+//! feedforward pathway, optionally after per-image occlusion.
+//!
+//! `Z = [E(x_1); …; E(x_n)]`, `[n, nz]`, computed in mini-batches (each one GEMM per area,
+//! parallel inside); occluded variants multiply image `i` by its own tile mask.
+//!
+//! PAD equivalent: the reference's feature loop before the linear classifier
+//! (`with torch.no_grad(): z, _ = netE(x)` over the whole train and test loaders).
+
+use crate::cortex::{Activity, FeedforwardPathway};
+use crate::data::{occlusion, Dataset};
+use ndarray::{s, Array2};
+use std::time::Instant;
+
+/// Per-image occlusion applied before encoding: tiles of `tile` pixels, each dropped with
+/// probability `p`, masks drawn from the stream `(seed, purpose)`.
+#[derive(Clone, Debug)]
+pub struct Occlusion {
+    /// Tile side in pixels.
+    pub tile: usize,
+    /// Drop probability.
+    pub p: f64,
+    /// Seed of the masks.
+    pub seed: u64,
+    /// Names the random stream, so different uses get different masks.
+    pub purpose: String,
+}
+
+/// Latents of a whole data set and how fast they were computed.
+#[derive(Clone, Debug)]
+pub struct Features {
+    /// `[n, nz]`, row `i` for image `i`.
+    pub z: Array2<f32>,
+    /// Throughput of the encoder, images per second.
+    pub images_per_second: f64,
+}
+
+/// Encodes every image of `data` with `encoder`, `batch` images at a time.
+pub fn encode(encoder: &mut FeedforwardPathway, data: &Dataset, batch: usize, occluded: Option<&Occlusion>) -> Features {
+    let started = Instant::now();
+    let nz = encoder.latent.geometry.out_channels;
+    let mut z = Array2::<f32>::zeros((data.len(), nz));
+    let mut rng = occluded.map(|o| crate::rng::stream(o.seed, &o.purpose));
+    let batch = batch.max(1);
+    for start in (0..data.len()).step_by(batch) {
+        let end = (start + batch).min(data.len());
+        let indices: Vec<usize> = (start..end).collect();
+        let mut images = data.batch_f32(&indices);
+        if let (Some(o), Some(rng)) = (occluded, rng.as_mut()) {
+            let masks = occlusion::per_image_masks(indices.len(), o.tile, o.p, rng);
+            occlusion::apply_per_image_masks(&mut images, &masks);
+        }
+        let percept = encoder.forward(&Activity::from_nchw(images.view()));
+        z.slice_mut(s![start..end, ..]).assign(&percept.z);
+    }
+    for area in encoder.areas_mut() {
+        area.forget();
+    }
+    let seconds = started.elapsed().as_secs_f64().max(1e-9);
+    Features { z, images_per_second: data.len() as f64 / seconds }
+}
