@@ -1,0 +1,24 @@
+//! Evaluation of learned representations, as pure functions of feature matrices (latents of a
+//! fixed encoder): no model, no files.
+//!
+//! - [`probe`]: the paper's linear-separability probe (a linear layer, 20 epochs of SGD);
+//! - [`logistic`]: a converged probe (standardised features, L2 logistic regression fitted by
+//!   [`lbfgs`] to a small gradient), which measures the features without an SGD schedule;
+//! - [`geometry`]: intra- over inter-class distance, clean-vs-occluded over inter-class
+//!   distance.
+//!
+//! The occlusion-robustness curve is the probe's accuracy on latents of occluded test images,
+//! so it needs nothing beyond [`LinearClassifier::accuracy`].
+//!
+//! PAD equivalent: the reference's evaluation scripts (linear classifier on encoder features,
+//! occlusion test, latent distances, PCA plots).
+
+pub mod geometry;
+pub mod lbfgs;
+pub mod logistic;
+pub mod probe;
+
+pub use geometry::{latent_geometry, Geometry, GeometryConfig};
+pub use lbfgs::{minimise, LbfgsConfig, Minimum};
+pub use logistic::{fit_converged_probe, ConvergedProbe, LogisticConfig};
+pub use probe::{train_sgd_probe, LinearClassifier, ProbeConfig};
