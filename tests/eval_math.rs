@@ -1,15 +1,15 @@
 //! Known-answer tests of the evaluation maths (`padsim::eval`) on synthetic feature matrices:
 //! separable blobs and random labels for both probes, one SGD step computed by hand, L-BFGS on
 //! a quadratic with a known minimum, the logistic fit's gradient by finite differences,
-//! geometry on constructed clusters, and thread-count determinism.
+//! geometry on constructed clusters, PCA of a planted plane, and thread-count determinism.
 
-use ndarray::{array, Array1, Array2, ArrayView2, Axis};
+use ndarray::{array, s, Array1, Array2, ArrayView2, Axis};
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
 use padsim::eval::{
-    fit_converged_probe, latent_geometry, minimise, train_sgd_probe, GeometryConfig, LbfgsConfig,
-    LinearClassifier, LogisticConfig, ProbeConfig,
+    fit_converged_probe, latent_geometry, minimise, pca_2d, train_sgd_probe, GeometryConfig,
+    LbfgsConfig, LinearClassifier, LogisticConfig, ProbeConfig,
 };
 use padsim::rng;
 
@@ -304,6 +304,51 @@ fn geometry_is_a_function_of_the_seed() {
 }
 
 #[test]
+fn pca_recovers_a_planted_plane() {
+    // Points (a, b) on a plane spanned by orthonormal u, v in 20-D, offset, plus tiny noise.
+    let n = 200;
+    let plane = gaussian(n, 2, 7, "plane coordinates").mapv(f64::from) * 3.0;
+    let basis = gaussian(2, 20, 7, "basis").mapv(f64::from);
+    let u = &basis.row(0) / basis.row(0).dot(&basis.row(0)).sqrt();
+    let v = &basis.row(1) - &(&u * u.dot(&basis.row(1)));
+    let v = &v / v.dot(&v).sqrt();
+    let offset = gaussian(1, 20, 7, "offset").mapv(f64::from) * 10.0;
+    let noise = gaussian(n, 20, 7, "noise").mapv(f64::from) * 1e-4;
+    let mut x = Array2::<f64>::zeros((n, 20));
+    for i in 0..n {
+        let point = &u * plane[[i, 0]] + &v * plane[[i, 1]] + offset.row(0) + noise.row(i);
+        x.row_mut(i).assign(&point);
+    }
+    let x = x.mapv(|v| v as f32);
+    let pca = pca_2d(x.view());
+
+    let explained: f64 = pca.explained_variance_ratio.iter().sum();
+    assert!(explained > 0.99, "{explained}");
+    assert!(pca.explained_variance_ratio[0] >= pca.explained_variance_ratio[1]);
+    // Components are orthonormal.
+    let gram = pca.components.dot(&pca.components.t());
+    assert!((&gram - &Array2::<f64>::eye(2))
+        .iter()
+        .all(|d| d.abs() < 1e-10));
+    // The plane is recovered up to rotation and reflection: pairwise distances survive.
+    let mut worst: f64 = 0.0;
+    for i in 0..n {
+        for j in 0..i {
+            let planar = (&plane.row(i) - &plane.row(j)).mapv(|d| d * d).sum().sqrt();
+            let pr = &pca.projection;
+            let projected = (&pr.row(i) - &pr.row(j)).mapv(|d| d * d).sum().sqrt();
+            worst = worst.max((planar - projected).abs());
+        }
+    }
+    assert!(worst < 1e-3, "largest distance error {worst}");
+    // Occluded latents land in the same plane: the same points project to the same place.
+    let again = pca.project(x.slice(s![..10, ..]));
+    assert!((&again - &pca.projection.slice(s![..10, ..]))
+        .iter()
+        .all(|d| d.abs() < 1e-9));
+}
+
+#[test]
 fn same_seed_gives_the_same_bits_with_one_and_two_threads() {
     // 5000 rows: several row blocks of the converged probe's objective, summed across threads.
     let (x, labels) = blobs(5000, "determinism");
@@ -322,6 +367,7 @@ fn same_seed_gives_the_same_bits_with_one_and_two_threads() {
             let sgd = train_sgd_probe(x.view(), &noisy_labels, 10, &ProbeConfig::default());
             let converged =
                 fit_converged_probe(x.view(), &noisy_labels, 10, &LogisticConfig::default());
+            let pca = pca_2d(x.view());
             let bits32 = |a: &[f32]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             let bits64 = |a: &[f64]| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             (
@@ -330,6 +376,7 @@ fn same_seed_gives_the_same_bits_with_one_and_two_threads() {
                 bits64(converged.weight.as_slice().unwrap()),
                 bits64(converged.bias.as_slice().unwrap()),
                 converged.iterations,
+                bits64(pca.projection.as_slice().unwrap()),
             )
         })
     };

@@ -5,7 +5,8 @@
 //! - [`logistic`]: a converged probe (standardised features, L2 logistic regression fitted by
 //!   [`lbfgs`] to a small gradient), which measures the features without an SGD schedule;
 //! - [`geometry`]: intra- over inter-class distance, clean-vs-occluded over inter-class
-//!   distance.
+//!   distance;
+//! - [`pca`]: the plane of largest variance, for plots.
 //!
 //! The occlusion-robustness curve is the probe's accuracy on latents of occluded test images,
 //! so it needs nothing beyond [`LinearClassifier::accuracy`].
@@ -16,9 +17,11 @@
 pub mod geometry;
 pub mod lbfgs;
 pub mod logistic;
+pub mod pca;
 pub mod probe;
 
 pub use geometry::{latent_geometry, Geometry, GeometryConfig};
 pub use lbfgs::{minimise, LbfgsConfig, Minimum};
 pub use logistic::{fit_converged_probe, ConvergedProbe, LogisticConfig};
+pub use pca::{pca_2d, Pca2};
 pub use probe::{train_sgd_probe, LinearClassifier, ProbeConfig};
