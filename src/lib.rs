@@ -8,11 +8,13 @@
 //!   synapses change (Adam, SGD);
 //! - [`states`], [`schedule`], [`brain`]: Wake, NREM and REM, cycles of them, and the whole
 //!   learner that runs them;
-//! - [`record`]: HDF5 run files, PNG image grids and atomic checkpoints.
+//! - [`record`]: HDF5 run files, PNG image grids and atomic checkpoints;
+//! - [`eval`]: what the learned latents are worth: linear probes, latent geometry, PCA.
 
 pub mod brain;
 pub mod cortex;
 pub mod data;
+pub mod eval;
 pub mod experiment;
 pub mod kernels;
 pub mod plasticity;
