@@ -15,6 +15,7 @@
 
 mod checkpoint;
 mod error;
+pub mod figures;
 mod images;
 mod run_file;
 
