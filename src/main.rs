@@ -157,7 +157,8 @@ fn train(args: TrainArgs) -> Result<(), String> {
 
 fn eval(args: EvalArgs) -> Result<(), String> {
     let target = experiment::runner::locate(&args.run, args.epoch).map_err(|e| e.to_string())?;
-    let report = experiment::runner::evaluate_run(&target, args.threads).map_err(|e| e.to_string())?;
+    let report =
+        experiment::runner::evaluate_run(&target, args.threads).map_err(|e| e.to_string())?;
     println!("{}", experiment::evaluate::summary(&report));
     println!("figures: {}", target.run_dir.join("figures").display());
     Ok(())

@@ -49,12 +49,18 @@ fn training_with_eval_every_records_every_measure_and_draws_figures() {
     ] {
         let values = run.read_f64_1d(path).unwrap();
         assert_eq!(values.len(), 3, "{path}");
-        assert!(values.iter().all(|v| (0.0..=1.0).contains(v)), "{path}: {values:?}");
+        assert!(
+            values.iter().all(|v| (0.0..=1.0).contains(v)),
+            "{path}: {values:?}"
+        );
     }
     let curves = run.read_f64_2d("eval/occlusion/test_accuracy").unwrap();
     assert_eq!(curves.dim(), (3, 11));
     let levels = run.read_f64_2d("eval/occlusion/levels").unwrap();
-    assert_eq!(levels.row(0).to_vec(), (0..11).map(|i| i as f64 / 10.0).collect::<Vec<_>>());
+    assert_eq!(
+        levels.row(0).to_vec(),
+        (0..11).map(|i| i as f64 / 10.0).collect::<Vec<_>>()
+    );
     // p = 0 is the clean test set: the curve starts at the probe's test accuracy.
     let test = run.read_f64_1d("eval/linear/test_accuracy").unwrap();
     for (row, acc) in curves.outer_iter().zip(&test) {
@@ -62,30 +68,63 @@ fn training_with_eval_every_records_every_measure_and_draws_figures() {
     }
     let ratio = run.read_f64_1d("eval/geometry/intra_inter_ratio").unwrap();
     assert!(ratio.iter().all(|r| *r > 0.0 && r.is_finite()), "{ratio:?}");
-    let occluded = run.read_f64_1d("eval/geometry/clean_occluded_ratio").unwrap();
-    assert!(occluded.iter().all(|r| *r > 0.0 && r.is_finite()), "{occluded:?}");
-    assert_eq!(run.read_f64_2d("eval/pca/epoch_0002").unwrap().dim(), (100, 2));
-    assert_eq!(run.read_i64_1d("eval/pca/epoch_0002_labels").unwrap().len(), 100);
+    let occluded = run
+        .read_f64_1d("eval/geometry/clean_occluded_ratio")
+        .unwrap();
+    assert!(
+        occluded.iter().all(|r| *r > 0.0 && r.is_finite()),
+        "{occluded:?}"
+    );
+    assert_eq!(
+        run.read_f64_2d("eval/pca/epoch_0002").unwrap().dim(),
+        (100, 2)
+    );
+    assert_eq!(
+        run.read_i64_1d("eval/pca/epoch_0002_labels").unwrap().len(),
+        100
+    );
     for figure in ["accuracy", "occlusion", "pca", "losses"] {
         let path = run_dir.join("figures").join(format!("{figure}.png"));
-        assert!(std::fs::metadata(&path).map(|m| m.len() > 1000).unwrap_or(false), "{}", path.display());
+        assert!(
+            std::fs::metadata(&path)
+                .map(|m| m.len() > 1000)
+                .unwrap_or(false),
+            "{}",
+            path.display()
+        );
     }
     drop(run);
 
     // Re-evaluating a kept epoch through the CLI overwrites its row, bit-identically.
-    let before = RunFile::open_read(run_dir.join("run.h5")).unwrap().read_f64_1d("eval/converged/test_accuracy").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_padsim")).args(["eval", "--epoch", "1"]).arg(&run_dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = RunFile::open_read(run_dir.join("run.h5"))
+        .unwrap()
+        .read_f64_1d("eval/converged/test_accuracy")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_padsim"))
+        .args(["eval", "--epoch", "1"])
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("linear probe test"));
     let run = RunFile::open_read(run_dir.join("run.h5")).unwrap();
     assert_eq!(run.read_i64_1d("eval/epoch").unwrap(), vec![0, 1, 2]);
-    assert_eq!(run.read_f64_1d("eval/converged/test_accuracy").unwrap(), before);
+    assert_eq!(
+        run.read_f64_1d("eval/converged/test_accuracy").unwrap(),
+        before
+    );
 }
 
 #[test]
 fn eval_names_what_is_missing() {
     let root = tempfile::tempdir().unwrap();
-    let err = runner::locate(&root.path().join("nothing"), None).unwrap_err().to_string();
+    let err = runner::locate(&root.path().join("nothing"), None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("nothing"), "{err}");
     let mut config = Config::from_toml(CONFIG).unwrap();
     config.out_dir = root.path().to_path_buf();
@@ -93,8 +132,19 @@ fn eval_names_what_is_missing() {
     config.eval.every = 0;
     config.record.keep_checkpoints_every = 0;
     experiment::train(&config, TrainOptions::default()).unwrap();
-    let err = runner::locate(&config.run_dir(), Some(7)).unwrap_err().to_string();
-    assert!(err.contains("epoch_0007") && err.contains("keep_checkpoints_every"), "{err}");
-    assert!(runner::locate(&config.run_dir(), Some(1)).unwrap().checkpoint.is_some());
-    assert!(runner::locate(&config.run_dir(), Some(0)).unwrap().checkpoint.is_none());
+    let err = runner::locate(&config.run_dir(), Some(7))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("epoch_0007") && err.contains("keep_checkpoints_every"),
+        "{err}"
+    );
+    assert!(runner::locate(&config.run_dir(), Some(1))
+        .unwrap()
+        .checkpoint
+        .is_some());
+    assert!(runner::locate(&config.run_dir(), Some(0))
+        .unwrap()
+        .checkpoint
+        .is_none());
 }

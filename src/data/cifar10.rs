@@ -122,7 +122,7 @@ pub fn read_batch_file(path: &Path, role: &str) -> Result<(Vec<u8>, Vec<u8>), Da
 
 /// Splits the records of a batch file already in memory; `path` is only used in errors.
 pub fn parse_batch(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>), DataError> {
-    if bytes.is_empty() || bytes.len() % RECORD_LEN != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD_LEN) {
         let expected = if bytes.is_empty() {
             format!("at least one {RECORD_LEN}-byte record (1 label + {PIXELS_PER_RECORD} pixels)")
         } else {

@@ -653,7 +653,7 @@ fn parse_matrix(
 
     let dims_element = elements.expect("dimensions", &[data_type::INT32])?;
     let dims_bytes = &body[dims_element.range.clone()];
-    if dims_bytes.len() % 4 != 0 || dims_bytes.len() < 8 {
+    if !dims_bytes.len().is_multiple_of(4) || dims_bytes.len() < 8 {
         return Err(DataError::format(
             path,
             format!(

@@ -36,7 +36,12 @@ pub struct Features {
 }
 
 /// Encodes every image of `data` with `encoder`, `batch` images at a time.
-pub fn encode(encoder: &mut FeedforwardPathway, data: &Dataset, batch: usize, occluded: Option<&Occlusion>) -> Features {
+pub fn encode(
+    encoder: &mut FeedforwardPathway,
+    data: &Dataset,
+    batch: usize,
+    occluded: Option<&Occlusion>,
+) -> Features {
     let started = Instant::now();
     let nz = encoder.latent.geometry.out_channels;
     let mut z = Array2::<f32>::zeros((data.len(), nz));
@@ -57,5 +62,8 @@ pub fn encode(encoder: &mut FeedforwardPathway, data: &Dataset, batch: usize, oc
         area.forget();
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
-    Features { z, images_per_second: data.len() as f64 / seconds }
+    Features {
+        z,
+        images_per_second: data.len() as f64 / seconds,
+    }
 }

@@ -167,6 +167,9 @@ pub struct RecordConfig {
     pub images_every: usize,
     /// Images per grid.
     pub images: usize,
+    /// Keep a copy of the checkpoint every this many epochs (`checkpoints/epoch_NNNN.h5`), so
+    /// `padsim eval --epoch N` can return to it; 0 = keep only the latest.
+    pub keep_checkpoints_every: usize,
 }
 
 impl Default for RecordConfig {
@@ -174,6 +177,7 @@ impl Default for RecordConfig {
         RecordConfig {
             images_every: 1,
             images: 64,
+            keep_checkpoints_every: 0,
         }
     }
 }
@@ -325,7 +329,10 @@ impl Config {
             return bad("hippocampus.capacity must be at least 1".into());
         }
         if self.eval.occlusion_levels < 2 {
-            return bad(format!("eval.occlusion_levels must be at least 2 (p = 0 and p = 1), got {}", self.eval.occlusion_levels));
+            return bad(format!(
+                "eval.occlusion_levels must be at least 2 (p = 0 and p = 1), got {}",
+                self.eval.occlusion_levels
+            ));
         }
         if self.eval.occlusion_tile == 0 || self.eval.feature_batch == 0 {
             return bad("eval.occlusion_tile and eval.feature_batch must be positive".into());

@@ -66,38 +66,73 @@ pub struct EvalReport {
 }
 
 /// Evaluates `encoder` (left unchanged but for its kept activity) on `split`.
-pub fn evaluate(encoder: &mut FeedforwardPathway, split: &Split, config: &EvalConfig, seed: u64, epoch: usize) -> EvalReport {
+pub fn evaluate(
+    encoder: &mut FeedforwardPathway,
+    split: &Split,
+    config: &EvalConfig,
+    seed: u64,
+    epoch: usize,
+) -> EvalReport {
     let started = Instant::now();
-    let classes = split.train.class_names().len().max(1 + split.train.labels().iter().copied().max().unwrap_or(0) as usize);
+    let classes = split
+        .train
+        .class_names()
+        .len()
+        .max(1 + split.train.labels().iter().copied().max().unwrap_or(0) as usize);
     let batch = config.feature_batch;
     let train = encode(encoder, &split.train, batch, None);
     let test = encode(encoder, &split.test, batch, None);
     let extracted = (split.train.len() + split.test.len()) as f64;
-    let images_per_second = extracted / (split.train.len() as f64 / train.images_per_second + split.test.len() as f64 / test.images_per_second);
+    let images_per_second = extracted
+        / (split.train.len() as f64 / train.images_per_second
+            + split.test.len() as f64 / test.images_per_second);
 
     let (train_labels, test_labels) = (split.train.labels(), split.test.labels());
-    let probe_config = crate::eval::probe::ProbeConfig { seed, ..config.probe.clone() };
+    let probe_config = crate::eval::probe::ProbeConfig {
+        seed,
+        ..config.probe.clone()
+    };
     let linear = train_sgd_probe(train.z.view(), train_labels, classes, &probe_config);
     let converged = fit_converged_probe(train.z.view(), train_labels, classes, &config.converged);
 
-    let levels: Vec<f64> = (0..config.occlusion_levels).map(|i| i as f64 / (config.occlusion_levels - 1) as f64).collect();
+    let levels: Vec<f64> = (0..config.occlusion_levels)
+        .map(|i| i as f64 / (config.occlusion_levels - 1) as f64)
+        .collect();
     let mut occlusion_linear = Vec::with_capacity(levels.len());
     let mut occlusion_converged = Vec::with_capacity(levels.len());
     for (i, &p) in levels.iter().enumerate() {
         let z = if p == 0.0 {
             test.z.clone()
         } else {
-            let occlusion = Occlusion { tile: config.occlusion_tile, p, seed, purpose: format!("eval/occlusion/{i}") };
+            let occlusion = Occlusion {
+                tile: config.occlusion_tile,
+                p,
+                seed,
+                purpose: format!("eval/occlusion/{i}"),
+            };
             encode(encoder, &split.test, batch, Some(&occlusion)).z
         };
         occlusion_linear.push(linear.accuracy(z.view(), test_labels));
         occlusion_converged.push(converged.accuracy(z.view(), test_labels));
     }
 
-    let occlusion = Occlusion { tile: config.occlusion_tile, p: config.geometry_occlusion, seed, purpose: "eval/geometry".into() };
+    let occlusion = Occlusion {
+        tile: config.occlusion_tile,
+        p: config.geometry_occlusion,
+        seed,
+        purpose: "eval/geometry".into(),
+    };
     let test_occluded = encode(encoder, &split.test, batch, Some(&occlusion)).z;
-    let geometry_config = crate::eval::geometry::GeometryConfig { seed, ..config.geometry.clone() };
-    let geometry = latent_geometry(test.z.view(), test_labels, Some(test_occluded.view()), &geometry_config);
+    let geometry_config = crate::eval::geometry::GeometryConfig {
+        seed,
+        ..config.geometry.clone()
+    };
+    let geometry = latent_geometry(
+        test.z.view(),
+        test_labels,
+        Some(test_occluded.view()),
+        &geometry_config,
+    );
 
     let n = config.pca_points.min(split.test.len());
     let pca = pca_2d(test.z.slice(s![..n, ..]));
@@ -127,43 +162,101 @@ pub fn evaluate(encoder: &mut FeedforwardPathway, split: &Split, config: &EvalCo
 /// existing one when this epoch was evaluated before).
 pub fn record(run_file: &RunFile, report: &EvalReport) -> Result<(), RecordError> {
     let epochs = run_file.read_i64_1d("eval/epoch").unwrap_or_default();
-    let row = epochs.iter().position(|&e| e == report.epoch as i64).unwrap_or(epochs.len());
+    let row = epochs
+        .iter()
+        .position(|&e| e == report.epoch as i64)
+        .unwrap_or(epochs.len());
     run_file.write_i64_at("eval/epoch", row, report.epoch as i64)?;
     for (path, value) in [
         ("eval/linear/train_accuracy", report.linear_train_accuracy),
         ("eval/linear/test_accuracy", report.linear_test_accuracy),
-        ("eval/converged/train_accuracy", report.converged_train_accuracy),
-        ("eval/converged/test_accuracy", report.converged_test_accuracy),
-        ("eval/converged/iterations", report.converged_iterations as f64),
+        (
+            "eval/converged/train_accuracy",
+            report.converged_train_accuracy,
+        ),
+        (
+            "eval/converged/test_accuracy",
+            report.converged_test_accuracy,
+        ),
+        (
+            "eval/converged/iterations",
+            report.converged_iterations as f64,
+        ),
         ("eval/geometry/intra", report.geometry.intra),
         ("eval/geometry/inter", report.geometry.inter),
-        ("eval/geometry/intra_inter_ratio", report.geometry.intra_inter_ratio),
-        ("eval/geometry/clean_occluded", report.geometry.clean_occluded.unwrap_or(f64::NAN)),
-        ("eval/geometry/clean_occluded_ratio", report.geometry.clean_occluded_ratio.unwrap_or(f64::NAN)),
+        (
+            "eval/geometry/intra_inter_ratio",
+            report.geometry.intra_inter_ratio,
+        ),
+        (
+            "eval/geometry/clean_occluded",
+            report.geometry.clean_occluded.unwrap_or(f64::NAN),
+        ),
+        (
+            "eval/geometry/clean_occluded_ratio",
+            report.geometry.clean_occluded_ratio.unwrap_or(f64::NAN),
+        ),
         ("eval/features/images_per_second", report.images_per_second),
     ] {
         run_file.write_f64_at(path, row, value)?;
     }
-    run_file.write_f64_2d("eval/occlusion/levels", Array2::from_shape_vec((1, report.occlusion_levels.len()), report.occlusion_levels.clone()).expect("one row").view())?;
-    run_file.append_row_f64("eval/occlusion/test_accuracy", &report.occlusion_linear, row)?;
-    run_file.append_row_f64("eval/occlusion/converged_test_accuracy", &report.occlusion_converged, row)?;
+    run_file.write_f64_2d(
+        "eval/occlusion/levels",
+        Array2::from_shape_vec(
+            (1, report.occlusion_levels.len()),
+            report.occlusion_levels.clone(),
+        )
+        .expect("one row")
+        .view(),
+    )?;
+    run_file.append_row_f64(
+        "eval/occlusion/test_accuracy",
+        &report.occlusion_linear,
+        row,
+    )?;
+    run_file.append_row_f64(
+        "eval/occlusion/converged_test_accuracy",
+        &report.occlusion_converged,
+        row,
+    )?;
     let name = format!("eval/pca/epoch_{:04}", report.epoch);
     run_file.write_f64_2d(&name, report.pca.view())?;
     run_file.write_f64_2d(&format!("{name}_occluded"), report.pca_occluded.view())?;
-    run_file.write_i64_1d(&format!("{name}_labels"), &report.pca_labels.iter().map(|&l| l as i64).collect::<Vec<_>>())?;
+    run_file.write_i64_1d(
+        &format!("{name}_labels"),
+        &report
+            .pca_labels
+            .iter()
+            .map(|&l| l as i64)
+            .collect::<Vec<_>>(),
+    )?;
     run_file.flush()
 }
 
 /// Draws the run's figures into `dir` from what its run file holds: accuracy vs epoch,
 /// occlusion curves, the PCA of the latest evaluation (`pca_latest` clean, occluded,
 /// labels) and per-state loss curves.
-pub fn render_figures(run_file: &RunFile, dir: &Path, class_names: &[String], latest: &EvalReport) -> Result<(), RecordError> {
-    std::fs::create_dir_all(dir).map_err(|e| RecordError::io(dir, "creating the figures folder", e))?;
+pub fn render_figures(
+    run_file: &RunFile,
+    dir: &Path,
+    class_names: &[String],
+    latest: &EvalReport,
+) -> Result<(), RecordError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| RecordError::io(dir, "creating the figures folder", e))?;
     let classes = class_names.len().max(2);
-    let epochs: Vec<f64> = run_file.read_i64_1d("eval/epoch").unwrap_or_default().iter().map(|&e| e as f64).collect();
+    let epochs: Vec<f64> = run_file
+        .read_i64_1d("eval/epoch")
+        .unwrap_or_default()
+        .iter()
+        .map(|&e| e as f64)
+        .collect();
     let series = |label: &str, path: &str| -> Result<Series, RecordError> {
         let values = run_file.read_f64_1d(path)?;
-        Ok(Series { label: label.into(), points: epochs.iter().copied().zip(values).collect() })
+        Ok(Series {
+            label: label.into(),
+            points: epochs.iter().copied().zip(values).collect(),
+        })
     };
     figures::accuracy_plot(
         &dir.join("accuracy.png"),
@@ -182,14 +275,25 @@ pub fn render_figures(run_file: &RunFile, dir: &Path, class_names: &[String], la
     let occlusion: Vec<Series> = curves
         .outer_iter()
         .zip(&epochs)
-        .map(|(row, epoch)| Series { label: format!("epoch {epoch}"), points: levels.iter().copied().zip(row.iter().copied()).collect() })
+        .map(|(row, epoch)| Series {
+            label: format!("epoch {epoch}"),
+            points: levels.iter().copied().zip(row.iter().copied()).collect(),
+        })
         .collect();
-    figures::occlusion_plot(&dir.join("occlusion.png"), "Occlusion robustness (SGD probe)", &occlusion, classes)?;
+    figures::occlusion_plot(
+        &dir.join("occlusion.png"),
+        "Occlusion robustness (SGD probe)",
+        &occlusion,
+        classes,
+    )?;
 
     let points = |a: &Array2<f64>| a.outer_iter().map(|r| (r[0], r[1])).collect::<Vec<_>>();
     figures::pca_scatter(
         &dir.join("pca.png"),
-        &format!("PCA of test latents, epoch {} (hollow: occluded, p = 0.3)", latest.epoch),
+        &format!(
+            "PCA of test latents, epoch {} (hollow: occluded, p = 0.3)",
+            latest.epoch
+        ),
         &points(&latest.pca),
         &latest.pca_labels,
         Some(&points(&latest.pca_occluded)),
@@ -210,7 +314,11 @@ pub fn render_figures(run_file: &RunFile, dir: &Path, class_names: &[String], la
 /// One line per measure, for terminals and logs.
 pub fn summary(report: &EvalReport) -> String {
     let pct = |v: f64| format!("{:.1}%", 100.0 * v);
-    let curve: Vec<String> = report.occlusion_linear.iter().map(|&a| format!("{:.1}", 100.0 * a)).collect();
+    let curve: Vec<String> = report
+        .occlusion_linear
+        .iter()
+        .map(|&a| format!("{:.1}", 100.0 * a))
+        .collect();
     format!(
         "epoch {}: linear probe test {} (train {}), converged probe test {} (train {}, {} L-BFGS iterations{})\n  \
          occlusion curve (SGD probe, %, p = 0..1): {}\n  \

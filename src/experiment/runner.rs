@@ -287,7 +287,15 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
     };
     std::fs::write(run_dir.join("config.toml"), &config_toml).map_err(io(&run_dir))?;
     if config.eval.every > 0 && epoch == 0 && start_cycle == 0 {
-        run_evaluation(&mut brain, config, &split, &run_file, &run_dir, 0, &ProgressBar::hidden())?;
+        run_evaluation(
+            &mut brain,
+            config,
+            &split,
+            &run_file,
+            &run_dir,
+            0,
+            &ProgressBar::hidden(),
+        )?;
     }
 
     let preview = preview_batch(&split.test, config.record.images);
@@ -355,12 +363,30 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
                 record_images(&mut brain, config, &run_file, &run_dir, epoch, preview)?;
             }
         }
+        let every = config.eval.every;
+        if every > 0 && ((epoch + 1) % every == 0 || epoch + 1 == config.epochs) {
+            run_evaluation(
+                &mut brain,
+                config,
+                &split,
+                &run_file,
+                &run_dir,
+                epoch + 1,
+                &bar,
+            )?;
+        }
         run_file.flush()?;
         epoch += 1;
         start_cycle = 0;
         partial = EpochLosses::default();
         snapshot::capture(&brain, config_toml.clone(), epoch as u64, 0, Vec::new())
             .write_atomic(&checkpoint_path)?;
+        let keep = config.record.keep_checkpoints_every;
+        if keep > 0 && epoch % keep == 0 {
+            let kept = kept_checkpoint(&run_dir, epoch);
+            std::fs::create_dir_all(run_dir.join("checkpoints")).map_err(io(&run_dir))?;
+            std::fs::copy(&checkpoint_path, &kept).map_err(io(&kept))?;
+        }
         if INTERRUPT.load(Ordering::SeqCst) && epoch < config.epochs {
             bar.abandon_with_message(format!(
                 "interrupted; state saved to {} (resume with --resume)",
@@ -389,7 +415,9 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
 
 /// Where the copy of the checkpoint after `epoch` epochs is kept.
 pub fn kept_checkpoint(run_dir: &Path, epoch: usize) -> PathBuf {
-    run_dir.join("checkpoints").join(format!("epoch_{epoch:04}.h5"))
+    run_dir
+        .join("checkpoints")
+        .join(format!("epoch_{epoch:04}.h5"))
 }
 
 /// Evaluates the brain's feedforward pathway, records the result and redraws the figures.
@@ -402,11 +430,30 @@ fn run_evaluation(
     epoch: usize,
     bar: &ProgressBar,
 ) -> Result<(), TrainError> {
-    let say = |line: String| if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) };
-    say(format!("evaluating the feedforward pathway after {epoch} epoch(s)..."));
-    let report = evaluate::evaluate(&mut brain.cortex.feedforward, split, &config.eval, config.seed, epoch);
+    let say = |line: String| {
+        if bar.is_hidden() {
+            eprintln!("{line}")
+        } else {
+            bar.println(line)
+        }
+    };
+    say(format!(
+        "evaluating the feedforward pathway after {epoch} epoch(s)..."
+    ));
+    let report = evaluate::evaluate(
+        &mut brain.cortex.feedforward,
+        split,
+        &config.eval,
+        config.seed,
+        epoch,
+    );
     evaluate::record(run_file, &report)?;
-    evaluate::render_figures(run_file, &run_dir.join("figures"), split.test.class_names(), &report)?;
+    evaluate::render_figures(
+        run_file,
+        &run_dir.join("figures"),
+        split.test.class_names(),
+        &report,
+    )?;
     say(evaluate::summary(&report));
     Ok(())
 }
@@ -566,10 +613,17 @@ pub fn locate(target: &Path, epoch: Option<usize>) -> Result<EvalTarget, TrainEr
     } else if target.is_file() {
         // A checkpoint: either the run's latest or a kept copy in <run>/checkpoints/.
         let parent = target.parent().unwrap_or(Path::new("."));
-        let dir = if parent.file_name().is_some_and(|n| n == "checkpoints") { parent.parent().unwrap_or(parent) } else { parent };
+        let dir = if parent.file_name().is_some_and(|n| n == "checkpoints") {
+            parent.parent().unwrap_or(parent)
+        } else {
+            parent
+        };
         (dir.to_path_buf(), target.to_path_buf())
     } else {
-        return Err(missing(target, "no run folder, run file or checkpoint here"));
+        return Err(missing(
+            target,
+            "no run folder, run file or checkpoint here",
+        ));
     };
     let checkpoint = match epoch {
         Some(0) => None,
@@ -579,7 +633,9 @@ pub fn locate(target: &Path, epoch: Option<usize>) -> Result<EvalTarget, TrainEr
             if kept.exists() {
                 Some(kept)
             } else {
-                let latest_epoch = record::Checkpoint::read(&latest).ok().map(|c| (c.epoch, c.batch));
+                let latest_epoch = record::Checkpoint::read(&latest)
+                    .ok()
+                    .map(|c| (c.epoch, c.batch));
                 match latest_epoch {
                     Some((e, 0)) if e as usize == n => Some(latest),
                     _ => return Err(missing(&kept, "no checkpoint of that epoch (keep them with record.keep_checkpoints_every; --epoch 0 is the untrained encoder)")),
@@ -592,44 +648,72 @@ pub fn locate(target: &Path, epoch: Option<usize>) -> Result<EvalTarget, TrainEr
             return Err(missing(path, "no checkpoint"));
         }
     }
-    Ok(EvalTarget { run_dir, checkpoint })
+    Ok(EvalTarget {
+        run_dir,
+        checkpoint,
+    })
 }
 
 /// `padsim eval`: evaluates an encoder state of a run and, when the run file is there and the
 /// state ends an epoch, records the results and redraws the figures.
-pub fn evaluate_run(target: &EvalTarget, threads: Option<usize>) -> Result<evaluate::EvalReport, TrainError> {
+pub fn evaluate_run(
+    target: &EvalTarget,
+    threads: Option<usize>,
+) -> Result<evaluate::EvalReport, TrainError> {
     let checkpoint = match &target.checkpoint {
         Some(path) => Some(record::Checkpoint::read(path)?),
         None => None,
     };
     let config_toml = match &checkpoint {
         Some(c) => c.config_toml.clone(),
-        None => std::fs::read_to_string(target.run_dir.join("config.toml")).map_err(io(&target.run_dir.join("config.toml")))?,
+        None => std::fs::read_to_string(target.run_dir.join("config.toml"))
+            .map_err(io(&target.run_dir.join("config.toml")))?,
     };
-    let mut config = Config::from_toml(&config_toml).map_err(|message| ConfigError::Parse { path: target.run_dir.join("config.toml"), message })?;
+    let mut config = Config::from_toml(&config_toml).map_err(|message| ConfigError::Parse {
+        path: target.run_dir.join("config.toml"),
+        message,
+    })?;
     if let Some(t) = threads {
         config.threads = t;
     }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(config.threads).build().expect("a thread pool");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .build()
+        .expect("a thread pool");
     pool.install(|| {
         let split = data::load(config.dataset, &config.resolved_data_dir()?, &config.data)?;
         let mut brain = build_brain(&config);
         let (epoch, mid_epoch) = match &checkpoint {
             Some(c) => {
                 let path = target.checkpoint.clone().unwrap_or_default();
-                snapshot::restore(&mut brain, c).map_err(|reason| TrainError::Resume { path, reason })?;
+                snapshot::restore(&mut brain, c)
+                    .map_err(|reason| TrainError::Resume { path, reason })?;
                 (c.epoch as usize, c.batch > 0)
             }
             None => (0, false),
         };
-        let report = evaluate::evaluate(&mut brain.cortex.feedforward, &split, &config.eval, config.seed, epoch);
+        let report = evaluate::evaluate(
+            &mut brain.cortex.feedforward,
+            &split,
+            &config.eval,
+            config.seed,
+            epoch,
+        );
         let run_path = target.run_dir.join(RUN_FILE);
         if run_path.exists() && !mid_epoch {
             let run_file = RunFile::open(&run_path)?;
             evaluate::record(&run_file, &report)?;
-            evaluate::render_figures(&run_file, &target.run_dir.join("figures"), split.test.class_names(), &report)?;
+            evaluate::render_figures(
+                &run_file,
+                &target.run_dir.join("figures"),
+                split.test.class_names(),
+                &report,
+            )?;
         } else if mid_epoch {
-            eprintln!("note: the checkpoint was taken inside epoch {}; results are printed, not recorded", epoch + 1);
+            eprintln!(
+                "note: the checkpoint was taken inside epoch {}; results are printed, not recorded",
+                epoch + 1
+            );
         }
         Ok(report)
     })
