@@ -43,7 +43,8 @@ pub struct LogisticConfig {
     pub lambda: f64,
     /// Converged when the gradient's largest absolute component is below this.
     pub tolerance: f64,
-    /// Most L-BFGS iterations.
+    /// Most L-BFGS iterations. On CIFAR-10 latents of a trained encoder the default tolerance
+    /// took 1,556 iterations (about 40 s on 2 cores), hence the generous cap.
     pub max_iterations: usize,
     /// L-BFGS memory (curvature pairs kept).
     pub memory: usize,
@@ -54,7 +55,7 @@ impl Default for LogisticConfig {
         LogisticConfig {
             lambda: 1e-4,
             tolerance: 1e-6,
-            max_iterations: 1000,
+            max_iterations: 5000,
             memory: 10,
         }
     }
@@ -391,7 +392,7 @@ mod tests {
         let c: LogisticConfig = toml::from_str("lambda = 0.01").unwrap();
         assert_eq!(
             (c.lambda, c.tolerance, c.max_iterations),
-            (0.01, 1e-6, 1000)
+            (0.01, 1e-6, 5000)
         );
         assert!(toml::from_str::<LogisticConfig>("l2 = 0.01").is_err());
     }

@@ -43,6 +43,8 @@ pub struct EvalReport {
     pub converged_test_accuracy: f64,
     /// L-BFGS iterations of the converged probe.
     pub converged_iterations: usize,
+    /// Largest absolute component of its objective's gradient at the end.
+    pub converged_gradient_norm: f64,
     /// Whether it reached its tolerance.
     pub converged: bool,
     /// Occlusion probabilities.
@@ -145,6 +147,7 @@ pub fn evaluate(
         converged_train_accuracy: converged.accuracy(train.z.view(), train_labels),
         converged_test_accuracy: converged.accuracy(test.z.view(), test_labels),
         converged_iterations: converged.iterations,
+        converged_gradient_norm: converged.final_gradient_norm,
         converged: converged.converged,
         occlusion_levels: levels,
         occlusion_linear,
@@ -181,6 +184,10 @@ pub fn record(run_file: &RunFile, report: &EvalReport) -> Result<(), RecordError
         (
             "eval/converged/iterations",
             report.converged_iterations as f64,
+        ),
+        (
+            "eval/converged/final_gradient_norm",
+            report.converged_gradient_norm,
         ),
         ("eval/geometry/intra", report.geometry.intra),
         ("eval/geometry/inter", report.geometry.inter),
@@ -320,7 +327,7 @@ pub fn summary(report: &EvalReport) -> String {
         .map(|&a| format!("{:.1}", 100.0 * a))
         .collect();
     format!(
-        "epoch {}: linear probe test {} (train {}), converged probe test {} (train {}, {} L-BFGS iterations{})\n  \
+        "epoch {}: linear probe test {} (train {}), converged probe test {} (train {}, {} L-BFGS iterations, |grad| {:.1e}{})\n  \
          occlusion curve (SGD probe, %, p = 0..1): {}\n  \
          intra/inter-class distance {:.3}, clean-vs-occluded / inter-class {:.3}\n  \
          features {:.0} images/s; evaluation took {:.1} s",
@@ -330,6 +337,7 @@ pub fn summary(report: &EvalReport) -> String {
         pct(report.converged_test_accuracy),
         pct(report.converged_train_accuracy),
         report.converged_iterations,
+        report.converged_gradient_norm,
         if report.converged { "" } else { ", not converged" },
         curve.join(" "),
         report.geometry.intra_inter_ratio,

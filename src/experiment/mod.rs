@@ -3,7 +3,7 @@
 pub mod config;
 pub mod evaluate;
 pub mod runner;
-mod snapshot;
+pub mod snapshot;
 
 pub use config::{Config, ConfigError};
 pub use runner::{train, RunSummary, TrainError, TrainOptions};
