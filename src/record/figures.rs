@@ -17,15 +17,13 @@
 //!   outside it instead of squashing it onto the border.
 
 use super::error::{RecordError, Result};
-use super::{parent_dir, sibling_with_suffix, sync_dir};
+use super::write_atomically;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::error::Error;
-use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Size in pixels (width, height) of every single-panel figure.
@@ -1127,34 +1125,7 @@ fn render(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area) -> DrawResult)
     writer.write_image_data(&pixels).map_err(png_error)?;
     writer.finish().map_err(png_error)?;
 
-    write_atomically(path, &encoded)
-}
-
-/// Writes `bytes` to a temporary sibling of `path`, then renames it over `path` (as the image
-/// grids do).
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    // The process id and a counter keep two processes, or two threads, writing the same figure
-    // from sharing a temporary file.
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let unique = NEXT.fetch_add(1, Ordering::Relaxed);
-    let temporary = sibling_with_suffix(path, &format!(".{}.{unique}.tmp", std::process::id()));
-    let written = std::fs::File::create(&temporary)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .map_err(|source| RecordError::io(&temporary, "writing temporary figure", source))
-        .and_then(|()| {
-            std::fs::rename(&temporary, path).map_err(|source| {
-                RecordError::io(path, "renaming temporary figure into place", source)
-            })
-        });
-    if written.is_err() {
-        // Best effort: the original error is what the caller needs to see.
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written?;
-    sync_dir(parent_dir(path))
+    write_atomically(path, &encoded, "figure")
 }
 
 #[cfg(test)]

@@ -7,9 +7,8 @@
 //! from the border, and tiles can be enlarged by an integer factor.
 
 use super::error::{RecordError, Result};
-use super::{parent_dir, sibling_with_suffix, sync_dir};
+use super::write_atomically;
 use ndarray::{Array4, ArrayView4};
-use std::io::Write;
 use std::path::Path;
 
 /// Width of the border around and between tiles, in output pixels.
@@ -108,30 +107,7 @@ pub fn save_grid_png(
     writer.write_image_data(&pixels).map_err(png_error)?;
     writer.finish().map_err(png_error)?;
 
-    write_atomically(path, &encoded)
-}
-
-/// Writes `bytes` to a temporary sibling of `path`, then renames it over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    // The process id keeps two processes writing the same figure from sharing a temporary file.
-    let temporary = sibling_with_suffix(path, &format!(".{}.tmp", std::process::id()));
-    let written = std::fs::File::create(&temporary)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .map_err(|source| RecordError::io(&temporary, "writing temporary image", source))
-        .and_then(|()| {
-            std::fs::rename(&temporary, path).map_err(|source| {
-                RecordError::io(path, "renaming temporary image into place", source)
-            })
-        });
-    if written.is_err() {
-        // Best effort: the original error is what the caller needs to see.
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written?;
-    sync_dir(parent_dir(path))
+    write_atomically(path, &encoded, "image grid")
 }
 
 #[cfg(test)]

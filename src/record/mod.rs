@@ -50,6 +50,39 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|source| RecordError::io(dir, "syncing directory", source))
 }
 
+/// Writes `bytes` (a `what`, for error messages) to a temporary sibling of `path`, syncs it,
+/// then renames it over `path`: readers see the old file or the new one, never a torn one.
+fn write_atomically(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // The process id and a counter keep two processes, or two threads, writing the same file
+    // from sharing a temporary file.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let unique = NEXT.fetch_add(1, Ordering::Relaxed);
+    let temporary = sibling_with_suffix(path, &format!(".{}.{unique}.tmp", std::process::id()));
+    let written = std::fs::File::create(&temporary)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .map_err(|source| RecordError::io(&temporary, format!("writing temporary {what}"), source))
+        .and_then(|()| {
+            std::fs::rename(&temporary, path).map_err(|source| {
+                RecordError::io(
+                    path,
+                    format!("renaming temporary {what} into place"),
+                    source,
+                )
+            })
+        });
+    if written.is_err() {
+        // Best effort: the original error is what the caller needs to see.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written?;
+    sync_dir(parent_dir(path))
+}
+
 /// Refuses names HDF5 would not store as one object in a group: empty, containing `/` (a path),
 /// or `.`/`..` (which resolve to a group rather than name a new object).
 fn check_object_name(file: &Path, kind: &str, name: &str) -> Result<()> {
