@@ -16,6 +16,7 @@ fn attributes() -> RunAttributes {
         seed: 42,
         dataset: "cifar10".into(),
         condition: "pad".into(),
+        plasticity: "feedforward=exact_backprop feedback=exact_backprop".into(),
         created: "2026-01-02T03:04:05Z".into(),
     }
 }
@@ -69,6 +70,10 @@ fn run_file_attributes_and_losses_round_trip() {
     assert_eq!(run.attribute("seed").unwrap(), "42");
     assert_eq!(run.attribute("dataset").unwrap(), "cifar10");
     assert_eq!(run.attribute("condition").unwrap(), "pad");
+    assert_eq!(
+        run.attribute("plasticity").unwrap(),
+        "feedforward=exact_backprop feedback=exact_backprop"
+    );
     assert_eq!(run.attribute("created").unwrap(), expected.created);
     assert!(run.attribute("missing").is_err());
 

@@ -17,7 +17,7 @@ use crate::kernels::Activation;
 use crate::plasticity::{ExactBackprop, PlasticityRule};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_rand::rand::Rng;
-use ndarray_rand::rand_distr::{Distribution, Normal, Uniform};
+use ndarray_rand::rand_distr::{Distribution, Uniform};
 
 /// How an area's synapses connect it to the area below.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,6 +46,9 @@ struct Trace {
 pub struct CorticalArea {
     /// Module name in the reference code (`conv1`, `latent`, `tconv4`, ...).
     pub name: String,
+    /// The module name with its pathway's prefix (`E.conv1`, `G.tconv4`, ...): how
+    /// configurations and checkpoints refer to the area, and the stem of its parameters' names.
+    pub full_name: String,
     /// The cortical region this area stands for (`V1`, `IT`, ...).
     pub region: String,
     /// Convolution or transposed convolution.
@@ -90,20 +93,21 @@ impl CorticalArea {
                 geometry.out_channels * k * k,
             ),
         };
-        let normal = Normal::new(0.0f32, INIT_STD as f32).expect("valid std");
-        let weight = ArrayD::from_shape_simple_fn(IxDyn(&shape), || normal.sample(rng));
+        let weight = crate::rng::normal_array(&shape, INIT_STD, rng);
         let bound = 1.0 / (fan_in as f32).sqrt();
         let uniform = Uniform::new(-bound, bound).expect("non-empty range");
         let bias =
             ArrayD::from_shape_simple_fn(IxDyn(&[geometry.out_channels]), || uniform.sample(rng));
+        let full_name = format!("{prefix}.{name}");
         CorticalArea {
             name: name.to_string(),
             region: region.to_string(),
             connectivity,
             geometry,
             activation,
-            weight: Parameter::new(format!("{prefix}.{name}.weight"), weight),
-            bias: Parameter::new(format!("{prefix}.{name}.bias"), bias),
+            weight: Parameter::new(format!("{full_name}.weight"), weight),
+            bias: Parameter::new(format!("{full_name}.bias"), bias),
+            full_name,
             rule: Box::new(ExactBackprop),
             trace: None,
         }

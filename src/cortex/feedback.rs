@@ -83,4 +83,14 @@ impl FeedbackPathway {
     pub fn parameters(&self) -> Vec<&Parameter> {
         self.pathway.parameters()
     }
+
+    /// Every area, latent side first (tconv1..tconv4).
+    pub fn areas(&self) -> Vec<&CorticalArea> {
+        self.pathway.areas.iter().collect()
+    }
+
+    /// Every area, latent side first (tconv1..tconv4).
+    pub fn areas_mut(&mut self) -> Vec<&mut CorticalArea> {
+        self.pathway.areas.iter_mut().collect()
+    }
 }

@@ -126,6 +126,14 @@ impl FeedforwardPathway {
     }
 
     /// Every area, input side first, then IT and the discriminator.
+    pub fn areas(&self) -> Vec<&CorticalArea> {
+        let mut areas: Vec<&CorticalArea> = self.trunk.areas.iter().collect();
+        areas.push(&self.latent);
+        areas.push(&self.discriminator.area);
+        areas
+    }
+
+    /// Every area, input side first, then IT and the discriminator.
     pub fn areas_mut(&mut self) -> Vec<&mut CorticalArea> {
         let mut areas: Vec<&mut CorticalArea> = self.trunk.areas.iter_mut().collect();
         areas.push(&mut self.latent);

@@ -87,6 +87,20 @@ impl Cortex {
         params
     }
 
+    /// Every area, E's (input side first, then IT and the discriminator) before G's.
+    pub fn areas(&self) -> Vec<&CorticalArea> {
+        let mut areas = self.feedforward.areas();
+        areas.extend(self.feedback.areas());
+        areas
+    }
+
+    /// Every area, E's (input side first, then IT and the discriminator) before G's.
+    pub fn areas_mut(&mut self) -> Vec<&mut CorticalArea> {
+        let mut areas = self.feedforward.areas_mut();
+        areas.extend(self.feedback.areas_mut());
+        areas
+    }
+
     /// Forgets every gradient (before a new phase).
     pub fn clear_grads(&mut self) {
         self.parameters_mut()

@@ -12,6 +12,10 @@
 //! nf = 64
 //! nz = 256
 //!
+//! [plasticity]                   # optional: exact backprop everywhere by default
+//! feedforward = "feedback_alignment"
+//! areas = { "E.dis" = "exact_backprop" }
+//!
 //! [[schedule.phases]]            # optional: a custom cycle
 //! state = "wake"
 //! ```
@@ -24,7 +28,7 @@ use crate::data::{DatasetKind, LoadOptions};
 use crate::eval::geometry::GeometryConfig;
 use crate::eval::logistic::LogisticConfig;
 use crate::eval::probe::ProbeConfig;
-use crate::plasticity::AdamConfig;
+use crate::plasticity::{AdamConfig, PlasticityConfig};
 use crate::schedule::{Condition, Schedule};
 use std::path::{Path, PathBuf};
 
@@ -62,6 +66,8 @@ pub struct Config {
     pub model: ModelConfig,
     /// Adam of both pathways.
     pub optimiser: AdamConfig,
+    /// How errors travel back through each pathway's and area's synapses.
+    pub plasticity: PlasticityConfig,
     /// The episodic buffer.
     pub hippocampus: HippocampusConfig,
     /// Per-state neuromodulation.
@@ -198,6 +204,7 @@ impl Default for Config {
             run_name: String::new(),
             model: ModelConfig::default(),
             optimiser: AdamConfig::default(),
+            plasticity: PlasticityConfig::default(),
             hippocampus: HippocampusConfig::default(),
             conductor: Conductor::default(),
             data: LoadOptions::default(),
@@ -373,6 +380,23 @@ mod tests {
         assert_eq!(c.resolved_schedule().phases.len(), 1);
         assert!(c.resolved_run_name().contains("custom"));
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn plasticity_is_chosen_per_pathway_and_area() {
+        use crate::plasticity::RuleKind;
+        let c = Config::from_toml(
+            "[plasticity]\nfeedforward = \"feedback_alignment\"\nareas = { \"G.tconv1\" = \"sign_symmetry\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.plasticity.feedforward, RuleKind::FeedbackAlignment);
+        assert_eq!(c.plasticity.feedback, RuleKind::ExactBackprop);
+        assert_eq!(c.plasticity.areas["G.tconv1"], RuleKind::SignSymmetry);
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+        let err = Config::from_toml("[plasticity]\nfeedforward = \"hebb\"").unwrap_err();
+        assert!(err.contains("hebb"), "{err}");
+        let err = Config::from_toml("[plasticity]\nfeedforwards = \"sign_symmetry\"").unwrap_err();
+        assert!(err.contains("feedforwards"), "{err}");
     }
 
     #[test]

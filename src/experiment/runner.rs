@@ -206,8 +206,9 @@ pub fn epoch_order(seed: u64, epoch: usize, len: usize) -> Vec<usize> {
     order
 }
 
-/// A configured brain, not yet trained.
-pub fn build_brain(config: &Config) -> Brain {
+/// A configured brain, not yet trained, with its plasticity rules installed. Fails if
+/// `plasticity.areas` names an unknown area.
+pub fn build_brain(config: &Config) -> Result<Brain, ConfigError> {
     let mut brain = Brain::new(
         &config.architecture(),
         config.resolved_schedule(),
@@ -216,7 +217,11 @@ pub fn build_brain(config: &Config) -> Brain {
     );
     brain.hippocampus = Hippocampus::new(config.hippocampus.capacity, config.hippocampus.policy);
     brain.conductor = config.conductor;
-    brain
+    config
+        .plasticity
+        .install(&mut brain.cortex, config.seed)
+        .map_err(ConfigError::Invalid)?;
+    Ok(brain)
 }
 
 /// Trains as configured. Runs inside a rayon pool of `config.threads` threads.
@@ -231,6 +236,7 @@ pub fn train(config: &Config, options: TrainOptions) -> Result<RunSummary, Train
 
 fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, TrainError> {
     let started = Instant::now();
+    let mut brain = build_brain(config)?;
     let split = data::load(config.dataset, &config.resolved_data_dir()?, &config.data)?;
     let train_set = &split.train;
     let batch = config.batch_size;
@@ -249,7 +255,6 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
     let checkpoint_path = run_dir.join(CHECKPOINT_FILE);
     let config_toml = config.to_toml();
 
-    let mut brain = build_brain(config);
     let (mut epoch, mut start_cycle, mut partial) = (0usize, 0usize, EpochLosses::default());
     let run_file = if options.resume && checkpoint_path.exists() {
         let checkpoint = record::Checkpoint::read(&checkpoint_path)?;
@@ -281,6 +286,7 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
             } else {
                 config.condition.to_string()
             },
+            plasticity: config.plasticity.summary(),
             created: now_utc(),
         };
         RunFile::create(&run_path, &attributes)?
@@ -682,7 +688,7 @@ pub fn evaluate_run(
         .expect("a thread pool");
     pool.install(|| {
         let split = data::load(config.dataset, &config.resolved_data_dir()?, &config.data)?;
-        let mut brain = build_brain(&config);
+        let mut brain = build_brain(&config)?;
         let (epoch, mid_epoch) = match &checkpoint {
             Some(c) => {
                 let path = target.checkpoint.clone().unwrap_or_default();

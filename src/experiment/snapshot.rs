@@ -1,5 +1,8 @@
 //! Brain ↔ checkpoint: everything a killed run needs to continue bit for bit — parameters,
-//! both Adam states, the hippocampus, the brain's random stream, and the position in training.
+//! both Adam states, the hippocampus, the brain's random stream, the position in training, and
+//! the state of plasticity rules that keep one (feedback alignment's fixed `B`), as the
+//! checkpoint's extra array `<rule>:<area>`, e.g. `/extra/feedback_alignment:E.conv2` (HDF5
+//! names cannot contain `/`).
 //!
 //! PAD equivalent: none (the reference saves weights only); this is what makes padsim runs
 //! resumable on preemptible cluster nodes.
@@ -13,6 +16,11 @@ use rand_chacha::rand_core::SeedableRng;
 const FEEDFORWARD: &str = "feedforward";
 const FEEDBACK: &str = "feedback";
 const DREAMS: &str = "dreams";
+
+/// The checkpoint name of the state of `area`'s rule.
+fn rule_state_name(rule: &str, area: &str) -> String {
+    format!("{rule}:{area}")
+}
 
 fn optimiser_state(name: &str, adam: &Adam) -> OptimiserState {
     OptimiserState {
@@ -54,7 +62,18 @@ pub fn capture(
             stream: brain.rng.get_stream(),
             word_pos: brain.rng.get_word_pos(),
         }],
-        extra: Vec::new(),
+        extra: brain
+            .cortex
+            .areas()
+            .into_iter()
+            .filter_map(|area| {
+                let state = area.rule.state()?;
+                Some((
+                    rule_state_name(area.rule.name(), &area.full_name),
+                    state.clone(),
+                ))
+            })
+            .collect(),
         scalars,
     }
 }
@@ -101,6 +120,26 @@ pub fn restore(brain: &mut Brain, checkpoint: &Checkpoint) -> Result<(), String>
                 )
             })
             .collect();
+    }
+    for area in brain.cortex.areas_mut() {
+        if area.rule.state().is_none() {
+            continue;
+        }
+        let name = rule_state_name(area.rule.name(), &area.full_name);
+        let (_, state) = checkpoint
+            .extra
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| {
+                format!(
+                    "the checkpoint has no {name} (the state of {}'s {} rule)",
+                    area.full_name,
+                    area.rule.name()
+                )
+            })?;
+        area.rule
+            .restore(state.clone())
+            .map_err(|e| format!("{name}: {e}"))?;
     }
     brain.hippocampus.clear();
     for memory in checkpoint.memories.iter().rev() {

@@ -6,7 +6,8 @@
 //! `recon_NNN.png` / `fake_NNN.png` samples.
 //!
 //! ```text
-//! /                          attrs: padsim_version, config, seed, dataset, condition, created
+//! /                          attrs: padsim_version, config, seed, dataset, condition, plasticity,
+//!                                   created
 //! /losses/<state>/<term>     f64 [epochs], extendible; entry e = mean over epoch e (0-based)
 //! /images/epoch_NNNN/<name>  u8 [n, C, H, W]
 //! /eval/...                  written with the generic helpers (write_f64_at, append_row_f64, ...)
@@ -37,6 +38,8 @@ pub struct RunAttributes {
     pub dataset: String,
     /// Condition name, e.g. `pad` or `no_rem`.
     pub condition: String,
+    /// The plasticity rules, one line, e.g. `feedforward=feedback_alignment feedback=exact_backprop`.
+    pub plasticity: String,
     /// Creation time, as the caller formats it (RFC 3339 recommended).
     pub created: String,
 }
@@ -85,6 +88,7 @@ impl RunFile {
             .context(&run.path, || "writing attribute seed")?;
         run.write_string_attribute("dataset", &attributes.dataset)?;
         run.write_string_attribute("condition", &attributes.condition)?;
+        run.write_string_attribute("plasticity", &attributes.plasticity)?;
         run.write_string_attribute("created", &attributes.created)?;
         run.flush()?;
         Ok(run)
