@@ -347,18 +347,15 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
                     partial.to_scalars(),
                 );
                 checkpoint.write_atomic(&checkpoint_path)?;
-                bar.abandon_with_message(format!(
-                    "interrupted; state saved to {} (resume with --resume)",
-                    checkpoint_path.display()
-                ));
-                return Ok(RunSummary {
+                return Ok(interrupted(
+                    &bar,
+                    &checkpoint_path,
                     run_dir,
-                    epochs_completed: epoch,
+                    epoch,
                     cycles,
-                    seconds: started.elapsed().as_secs_f64(),
+                    started,
                     last_epoch_losses,
-                    interrupted: true,
-                });
+                ));
             }
         }
         last_epoch_losses = partial.means();
@@ -394,18 +391,15 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
             std::fs::copy(&checkpoint_path, &kept).map_err(io(&kept))?;
         }
         if INTERRUPT.load(Ordering::SeqCst) && epoch < config.epochs {
-            bar.abandon_with_message(format!(
-                "interrupted; state saved to {} (resume with --resume)",
-                checkpoint_path.display()
-            ));
-            return Ok(RunSummary {
+            return Ok(interrupted(
+                &bar,
+                &checkpoint_path,
                 run_dir,
-                epochs_completed: epoch,
+                epoch,
                 cycles,
-                seconds: started.elapsed().as_secs_f64(),
+                started,
                 last_epoch_losses,
-                interrupted: true,
-            });
+            ));
         }
     }
     bar.finish_and_clear();
@@ -417,6 +411,31 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
         last_epoch_losses,
         interrupted: false,
     })
+}
+
+/// Ends the progress bar and summarises a run stopped by an interrupt after its checkpoint
+/// was written.
+fn interrupted(
+    bar: &ProgressBar,
+    checkpoint_path: &Path,
+    run_dir: PathBuf,
+    epochs_completed: usize,
+    cycles: usize,
+    started: Instant,
+    last_epoch_losses: Vec<(String, String, f64)>,
+) -> RunSummary {
+    bar.abandon_with_message(format!(
+        "interrupted; state saved to {} (resume with --resume)",
+        checkpoint_path.display()
+    ));
+    RunSummary {
+        run_dir,
+        epochs_completed,
+        cycles,
+        seconds: started.elapsed().as_secs_f64(),
+        last_epoch_losses,
+        interrupted: true,
+    }
 }
 
 /// Where the copy of the checkpoint after `epoch` epochs is kept.
