@@ -400,6 +400,26 @@ mod tests {
     }
 
     #[test]
+    fn custom_schedules_and_conductors_survive_the_round_trip_resume_relies_on() {
+        let text = r#"
+            [[schedule.phases]]
+            state = "wake"
+            latent_noise = 0.3
+            [[schedule.phases]]
+            state = "rem"
+            dream = { current = 0.1, older = 0.2, noise = 0.7 }
+            [conductor.rem]
+            feedforward_plastic = true
+            feedback_plastic = true
+            feedback_sign = 1.0
+            discriminator = "internal"
+        "#;
+        let c = Config::from_toml(text).unwrap();
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+        assert_eq!(c.conductor.rem.feedback_sign, 1.0);
+    }
+
+    #[test]
     fn invalid_values_are_explained() {
         let c = Config {
             batch_size: 1,
