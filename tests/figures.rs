@@ -93,20 +93,10 @@ impl Noise {
 }
 
 fn cifar_names() -> Vec<String> {
-    [
-        "airplane",
-        "automobile",
-        "bird",
-        "cat",
-        "deer",
-        "dog",
-        "frog",
-        "horse",
-        "ship",
-        "truck",
-    ]
-    .map(String::from)
-    .to_vec()
+    padsim::data::cifar10::CLASS_NAMES
+        .iter()
+        .map(|n| n.to_string())
+        .collect()
 }
 
 /// Accuracy rising from `start` to `end` over 10 epochs, saturating, with a little noise.

@@ -233,19 +233,6 @@ pub fn add_channel_bias<T: Real>(out: &mut [T], bias: &[T]) {
         });
 }
 
-/// `db[c] = Σ` over channel `c` of a channel-major gradient (summed in f64, in order).
-pub fn channel_sums<T: Real>(grad: &[T], channels: usize, db: &mut [T]) {
-    assert_eq!(db.len(), channels);
-    let per_channel = grad.len() / channels.max(1);
-    db.par_iter_mut().enumerate().for_each(|(c, out)| {
-        let sum: f64 = grad[c * per_channel..(c + 1) * per_channel]
-            .iter()
-            .map(|v| v.to_f64().unwrap_or(f64::NAN))
-            .sum();
-        *out = T::from_f64(sum).unwrap_or_else(T::nan);
-    });
-}
-
 /// Convolution forward. `x` is `[C_in, N, H, W]`, `weight` `[C_out, C_in, k, k]`.
 /// Returns `(y, col)`: `y` is `[C_out, N, H_o, W_o]` (pre-activation) and `col` the patch matrix,
 /// kept for the weight gradient.
@@ -439,10 +426,18 @@ pub fn conv_transpose2d_backward<T: Real>(
     })
 }
 
-fn accumulate_channel_sums<T: Real>(dy: &[T], channels: usize, dbias: &mut [T]) {
-    let mut sums = vec![T::zero(); channels];
-    channel_sums(dy, channels, &mut sums);
-    dbias.iter_mut().zip(sums).for_each(|(d, s)| *d += s);
+/// `dbias[c] += Σ` over channel `c` of a channel-major gradient, each channel summed in f64 in
+/// order (so the result does not depend on the thread count).
+fn accumulate_channel_sums<T: Real>(grad: &[T], channels: usize, dbias: &mut [T]) {
+    assert_eq!(dbias.len(), channels);
+    let per_channel = grad.len() / channels.max(1);
+    dbias.par_iter_mut().enumerate().for_each(|(c, out)| {
+        let sum: f64 = grad[c * per_channel..(c + 1) * per_channel]
+            .iter()
+            .map(|v| v.to_f64().unwrap_or(f64::NAN))
+            .sum();
+        *out += T::from_f64(sum).unwrap_or_else(T::nan);
+    });
 }
 
 #[cfg(test)]
