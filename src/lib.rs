@@ -11,6 +11,7 @@
 //! - [`record`]: HDF5 run files, PNG image grids and atomic checkpoints;
 //! - [`eval`]: what the learned latents are worth: linear probes, latent geometry, PCA.
 
+pub mod bench;
 pub mod brain;
 pub mod cortex;
 pub mod data;

@@ -23,6 +23,34 @@ enum Command {
     /// Evaluate a run's feedforward pathway: linear separability, occlusion robustness,
     /// latent geometry, PCA; recorded in its run.h5, figures in <run>/figures/.
     Eval(EvalArgs),
+    /// Measure throughput on this machine: whole cycles, the encoder, and the GEMM ceiling
+    /// they are compared with (medians over repeats; keep the machine otherwise idle).
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Mini-batch sizes of the cycle measurements (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [64, 256])]
+    batch: Vec<usize>,
+    /// Thread counts (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
+    threads: Vec<usize>,
+    /// Cycles timed per repeat.
+    #[arg(long, default_value_t = 5)]
+    cycles: usize,
+    /// Timed repeats; medians are reported.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Condition whose cycle is timed.
+    #[arg(long, default_value_t = Condition::FullPad)]
+    condition: Condition,
+    /// Batch of the encoder-only measurement (0 skips it).
+    #[arg(long, default_value_t = 1000)]
+    encoder_batch: usize,
+    /// Print one JSON object per measurement instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -164,11 +192,80 @@ fn eval(args: EvalArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn bench(args: BenchArgs) -> Result<(), String> {
+    use padsim::bench::{self, BenchSettings, Throughput};
+    let print = |t: &Throughput| {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string(t).expect("plain numbers serialise")
+            );
+        } else {
+            println!(
+                "{:<18} {:>5} {:>7} {:>9.3} {:>9.1} {:>10.2} {:>8.1} {:>9.0}%",
+                t.what,
+                t.batch,
+                t.threads,
+                t.median_per_second,
+                t.images_per_second,
+                t.gflop_per_unit,
+                t.gflops,
+                100.0 * t.share_of_ceiling
+            );
+        }
+    };
+    let ceilings: Vec<f64> = args
+        .threads
+        .iter()
+        .map(|&threads| bench::gemm_ceiling(threads, args.repeats))
+        .collect();
+    if !args.json {
+        for (threads, ceiling) in args.threads.iter().zip(&ceilings) {
+            println!("GEMM ceiling (128x4096x1024), {threads} thread(s): {ceiling:.1} GFLOP/s");
+        }
+        println!(
+            "{:<18} {:>5} {:>7} {:>9} {:>9} {:>10} {:>8} {:>10}",
+            "what",
+            "batch",
+            "threads",
+            "units/s",
+            "images/s",
+            "GFLOP/unit",
+            "GFLOP/s",
+            "of ceiling"
+        );
+    }
+    for (&threads, &ceiling) in args.threads.iter().zip(&ceilings) {
+        for &batch in &args.batch {
+            let settings = BenchSettings {
+                batch,
+                threads,
+                units: args.cycles,
+                warmup: 2,
+                repeats: args.repeats,
+            };
+            print(&bench::cycles(args.condition, &settings, ceiling));
+        }
+        if args.encoder_batch > 0 {
+            let settings = BenchSettings {
+                batch: args.encoder_batch,
+                threads,
+                units: 3,
+                warmup: 1,
+                repeats: args.repeats,
+            };
+            print(&bench::encoder(&settings, ceiling));
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

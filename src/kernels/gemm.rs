@@ -9,6 +9,7 @@
 //! with 1 or N threads.
 
 use super::Real;
+use std::cell::Cell;
 
 /// Whether an operand is used as stored or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,6 +18,18 @@ pub enum Op {
     Plain,
     /// Use its transpose.
     Transposed,
+}
+
+thread_local! {
+    /// Floating-point operations (2·m·n·k per product) of every [`matmul`] called from this
+    /// thread: what benchmarks divide by time to report GFLOP/s. Per thread, so concurrent
+    /// work elsewhere in the process does not disturb a measurement.
+    static FLOPS_PERFORMED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Floating-point operations of the [`matmul`] calls made from this thread so far.
+pub fn flops_performed() -> u64 {
+    FLOPS_PERFORMED.with(Cell::get)
 }
 
 /// Products smaller than this many multiply-adds run on one thread: below it, waking the
@@ -60,6 +73,7 @@ pub fn matmul<T: Real>(
     if m == 0 || n == 0 {
         return;
     }
+    FLOPS_PERFORMED.with(|f| f.set(f.get() + (2 * m * n * k) as u64));
     if k == 0 {
         c.iter_mut().for_each(|v| *v = alpha * *v);
         return;

@@ -1,0 +1,231 @@
+//! Throughput on this machine: whole wake–sleep cycles, the encoder alone, and the GEMM
+//! ceiling both are compared with.
+//!
+//! ```text
+//! cycles/s  = cycles timed / wall time          (median over repeats)
+//! images/s  = batch · cycles/s                  (encoder: images encoded / wall time)
+//! GFLOP/s   = GEMM FLOPs of one unit · units/s  (FLOPs counted by kernels::gemm)
+//! share     = GFLOP/s / ceiling                 (ceiling: a 128×4096×1024 product, same threads)
+//! ```
+//!
+//! Inputs are random images in [-1, 1]; a cycle costs the same whatever the pixels.
+//!
+//! PAD equivalent: timing the body of the reference's training loop (one mini-batch through
+//! Wake, NREM and REM) and its feature loop (`netE(x)` under `torch.no_grad()`).
+
+use crate::brain::Brain;
+use crate::cortex::{Activity, Architecture};
+use crate::kernels::gemm::{self, Op};
+use crate::plasticity::AdamConfig;
+use crate::schedule::Condition;
+use ndarray::Array4;
+use ndarray_rand::rand_distr::Uniform;
+use ndarray_rand::RandomExt;
+use std::time::Instant;
+
+/// What one measurement runs.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchSettings {
+    /// Images per mini-batch.
+    pub batch: usize,
+    /// Worker threads (a rayon pool of this size).
+    pub threads: usize,
+    /// Units (cycles or encoder batches) timed per repeat.
+    pub units: usize,
+    /// Untimed units before the first repeat (page faults, caches, Adam state allocation).
+    pub warmup: usize,
+    /// Timed repeats; the median is reported.
+    pub repeats: usize,
+}
+
+/// The result of one measurement.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Throughput {
+    /// What was measured: `cycle` (with the condition) or `encoder`.
+    pub what: String,
+    /// Images per mini-batch.
+    pub batch: usize,
+    /// Worker threads.
+    pub threads: usize,
+    /// Units per second of every repeat.
+    pub per_second: Vec<f64>,
+    /// Median of `per_second`.
+    pub median_per_second: f64,
+    /// `batch · median_per_second`.
+    pub images_per_second: f64,
+    /// GEMM work of one unit, GFLOP.
+    pub gflop_per_unit: f64,
+    /// Achieved GEMM rate at the median, GFLOP/s.
+    pub gflops: f64,
+    /// The measured GEMM ceiling on the same threads, GFLOP/s.
+    pub ceiling_gflops: f64,
+    /// `gflops / ceiling_gflops`.
+    pub share_of_ceiling: f64,
+}
+
+/// Median of a non-empty sample (mean of the middle two for even sizes).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 0 {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
+
+fn in_pool<R: Send>(threads: usize, work: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool of the requested size")
+        .install(work)
+}
+
+/// A freshly initialised full-size brain running `condition`, and a batch of random images
+/// in [-1, 1] (a cycle costs the same whatever the pixels).
+pub fn brain_and_batch(condition: Condition, batch: usize) -> (Brain, Activity) {
+    let arch = Architecture::default();
+    let brain = Brain::new(&arch, condition.schedule(), AdamConfig::default(), 0);
+    let mut rng = crate::rng::stream(0, "bench/images");
+    let uniform = Uniform::new(-1.0f32, 1.0).expect("non-empty range");
+    let shape = (batch, arch.image_channels, 32, 32);
+    let images = Activity::from_nchw(Array4::random_using(shape, uniform, &mut rng).view());
+    (brain, images)
+}
+
+/// Times `unit` (`settings.warmup` untimed calls, then `settings.repeats` × `settings.units`
+/// timed ones) and counts the GEMM FLOPs of one call.
+fn time_units(settings: &BenchSettings, mut unit: impl FnMut()) -> (Vec<f64>, f64) {
+    for _ in 0..settings.warmup {
+        unit();
+    }
+    let before = gemm::flops_performed();
+    unit();
+    let flop_per_unit = (gemm::flops_performed() - before) as f64;
+    let per_second = (0..settings.repeats.max(1))
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..settings.units.max(1) {
+                unit();
+            }
+            settings.units.max(1) as f64 / started.elapsed().as_secs_f64().max(1e-12)
+        })
+        .collect();
+    (per_second, flop_per_unit * 1e-9)
+}
+
+fn summarise(
+    what: String,
+    settings: &BenchSettings,
+    per_second: Vec<f64>,
+    gflop_per_unit: f64,
+    ceiling_gflops: f64,
+) -> Throughput {
+    let median_per_second = median(&per_second);
+    let gflops = gflop_per_unit * median_per_second;
+    Throughput {
+        what,
+        batch: settings.batch,
+        threads: settings.threads,
+        per_second,
+        median_per_second,
+        images_per_second: settings.batch as f64 * median_per_second,
+        gflop_per_unit,
+        gflops,
+        ceiling_gflops,
+        share_of_ceiling: gflops / ceiling_gflops,
+    }
+}
+
+/// Whole cycles of `condition` at PAD's full size, with Adam as in the paper.
+pub fn cycles(condition: Condition, settings: &BenchSettings, ceiling_gflops: f64) -> Throughput {
+    in_pool(settings.threads, || {
+        let (mut brain, images) = brain_and_batch(condition, settings.batch);
+        let (per_second, gflop) = time_units(settings, || {
+            brain.cycle(&images);
+        });
+        summarise(
+            format!("cycle ({condition})"),
+            settings,
+            per_second,
+            gflop,
+            ceiling_gflops,
+        )
+    })
+}
+
+/// The feedforward pathway alone, as feature extraction runs it (no learning).
+pub fn encoder(settings: &BenchSettings, ceiling_gflops: f64) -> Throughput {
+    in_pool(settings.threads, || {
+        let (mut brain, images) = brain_and_batch(Condition::FullPad, settings.batch);
+        let (per_second, gflop) = time_units(settings, || {
+            brain.cortex.feedforward.forward(&images);
+        });
+        summarise(
+            "encoder".into(),
+            settings,
+            per_second,
+            gflop,
+            ceiling_gflops,
+        )
+    })
+}
+
+/// Shape of the ceiling product: as large as conv2's (C_out 128, K = 64·4·4), wide enough to
+/// keep every thread busy.
+const CEILING_SHAPE: (usize, usize, usize) = (128, 4096, 1024);
+
+/// Best GEMM rate (GFLOP/s) of a `128×4096×1024` product on `threads` threads: the practical
+/// ceiling of any convolution here.
+pub fn gemm_ceiling(threads: usize, repeats: usize) -> f64 {
+    let (m, n, k) = CEILING_SHAPE;
+    in_pool(threads, || {
+        let a = vec![0.5f32; m * k];
+        let b = vec![0.25f32; k * n];
+        let mut c = vec![0.0f32; m * n];
+        let mut product = || gemm::matmul(m, n, k, &a, Op::Plain, &b, Op::Plain, 0.0, &mut c);
+        product();
+        (0..repeats.max(1))
+            .map(|_| {
+                let started = Instant::now();
+                for _ in 0..10 {
+                    product();
+                }
+                10.0 * 2.0 * (m * n * k) as f64 * 1e-9 / started.elapsed().as_secs_f64()
+            })
+            .fold(0.0, f64::max)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_samples() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn a_cycle_counts_the_models_gemm_work() {
+        let settings = BenchSettings {
+            batch: 2,
+            threads: 1,
+            units: 1,
+            warmup: 0,
+            repeats: 1,
+        };
+        let t = cycles(Condition::FullPad, &settings, 100.0);
+        // One full PAD cycle at batch 64 is 37.5 GFLOP; the work scales with the batch.
+        let expected = 37.5 * 2.0 / 64.0;
+        assert!(
+            (t.gflop_per_unit - expected).abs() < 0.05 * expected,
+            "{} GFLOP per cycle at batch 2, expected about {expected}",
+            t.gflop_per_unit
+        );
+        assert!(t.median_per_second > 0.0 && t.images_per_second == 2.0 * t.median_per_second);
+    }
+}
