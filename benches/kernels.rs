@@ -106,6 +106,8 @@ fn kernels(c: &mut Criterion) {
             let b = filled(g.out_channels, 0.1);
             let mut dw = vec![0.0f32; w.len()];
             let mut db = vec![0.0f32; b.len()];
+            // Buffers live across iterations, as an area keeps them across cycles.
+            let (mut scratch, mut y, mut dx) = (Vec::new(), Vec::new(), Vec::new());
             if layer.transpose {
                 let grid = conv::transpose_grid(BATCH, s, s, &g);
                 let flops = 2 * g.weight_len() * BATCH * s * s;
@@ -114,7 +116,17 @@ fn kernels(c: &mut Criterion) {
                 group.bench_function(BenchmarkId::new(layer.name, "forward"), |bench| {
                     pool.install(|| {
                         bench.iter(|| {
-                            conv::conv_transpose2d_forward(black_box(&x), BATCH, s, s, &g, &w, &b)
+                            conv::conv_transpose2d_forward(
+                                black_box(&x),
+                                BATCH,
+                                s,
+                                s,
+                                &g,
+                                &w,
+                                &b,
+                                &mut scratch,
+                                &mut y,
+                            )
                         })
                     })
                 });
@@ -130,19 +142,33 @@ fn kernels(c: &mut Criterion) {
                                 &w,
                                 &mut dw,
                                 &mut db,
-                                true,
+                                &mut scratch,
+                                Some(&mut dx),
                             )
                         })
                     })
                 });
             } else {
-                let (y, col, grid) = conv::conv2d_forward(&x, BATCH, s, s, &g, &w, &b);
+                let mut col = Vec::new();
+                let grid = conv::conv2d_forward(&x, BATCH, s, s, &g, &w, &b, &mut col, &mut y);
                 let flops = 2 * g.weight_len() * grid.cols();
                 let dy = filled(y.len(), 1e-3);
                 group.throughput(Throughput::Elements(flops as u64));
                 group.bench_function(BenchmarkId::new(layer.name, "forward"), |bench| {
                     pool.install(|| {
-                        bench.iter(|| conv::conv2d_forward(black_box(&x), BATCH, s, s, &g, &w, &b))
+                        bench.iter(|| {
+                            conv::conv2d_forward(
+                                black_box(&x),
+                                BATCH,
+                                s,
+                                s,
+                                &g,
+                                &w,
+                                &b,
+                                &mut scratch,
+                                &mut y,
+                            )
+                        })
                     })
                 });
                 group.throughput(Throughput::Elements(2 * flops as u64));
@@ -157,7 +183,8 @@ fn kernels(c: &mut Criterion) {
                                 &w,
                                 &mut dw,
                                 &mut db,
-                                true,
+                                &mut scratch,
+                                Some(&mut dx),
                             )
                         })
                     })

@@ -5,7 +5,7 @@
 //! kernel's backward and compares it with `(L(θ + h) − L(θ − h)) / 2h` for every element.
 
 use ndarray::{Array2, ArrayView2};
-use padsim::kernels::conv::{self, ConvGeometry};
+use padsim::kernels::conv::{self, ConvGeometry, PatchGrid};
 use padsim::kernels::loss;
 use padsim::kernels::Activation;
 
@@ -59,6 +59,34 @@ const SHAPES: [(usize, usize, usize, usize, usize, usize, usize); 8] = [
     (3, 2, 5, 3, 2, 9, 2), // large kernel and stride
 ];
 
+/// Convolution forward into fresh buffers: `(y, col, grid)`.
+fn conv_forward(
+    x: &[f64],
+    n: usize,
+    side: usize,
+    g: &ConvGeometry,
+    w: &[f64],
+    b: &[f64],
+) -> (Vec<f64>, Vec<f64>, PatchGrid) {
+    let (mut col, mut y) = (Vec::new(), Vec::new());
+    let grid = conv::conv2d_forward(x, n, side, side, g, w, b, &mut col, &mut y);
+    (y, col, grid)
+}
+
+/// Transposed-convolution forward into fresh buffers: `(y, grid)`.
+fn tconv_forward(
+    x: &[f64],
+    n: usize,
+    side: usize,
+    g: &ConvGeometry,
+    w: &[f64],
+    b: &[f64],
+) -> (Vec<f64>, PatchGrid) {
+    let (mut scratch, mut y) = (Vec::new(), Vec::new());
+    let grid = conv::conv_transpose2d_forward(x, n, side, side, g, w, b, &mut scratch, &mut y);
+    (y, grid)
+}
+
 #[test]
 fn conv2d_gradients_match_finite_differences() {
     for (case, &(ci, co, k, s, p, side, n)) in SHAPES.iter().enumerate() {
@@ -73,14 +101,23 @@ fn conv2d_gradients_match_finite_differences() {
         let x = sample(ci * n * side * side, seed);
         let w = sample(g.weight_len(), seed + 1);
         let b = sample(co, seed + 2);
-        let (y, col, grid) = conv::conv2d_forward(&x, n, side, side, &g, &w, &b);
+        let (y, col, grid) = conv_forward(&x, n, side, &g, &w, &b);
         let r = sample(y.len(), seed + 3);
         let mut dw = vec![0.0; w.len()];
         let mut db = vec![0.0; b.len()];
-        let dx = conv::conv2d_backward(&r, &col, &grid, &g, &w, &mut dw, &mut db, true).unwrap();
-        let l = |x: &[f64], w: &[f64], b: &[f64]| {
-            dot(&r, &conv::conv2d_forward(x, n, side, side, &g, w, b).0)
-        };
+        let (mut scratch, mut dx) = (Vec::new(), Vec::new());
+        conv::conv2d_backward(
+            &r,
+            &col,
+            &grid,
+            &g,
+            &w,
+            &mut dw,
+            &mut db,
+            &mut scratch,
+            Some(&mut dx),
+        );
+        let l = |x: &[f64], w: &[f64], b: &[f64]| dot(&r, &conv_forward(x, n, side, &g, w, b).0);
         check(&format!("conv {g:?} dx"), &x, &dx, |x| l(x, &w, &b));
         check(&format!("conv {g:?} dw"), &w, &dw, |w| l(&x, w, &b));
         check(&format!("conv {g:?} db"), &b, &db, |b| l(&x, &w, b));
@@ -110,18 +147,23 @@ fn conv_transpose2d_gradients_match_finite_differences() {
         let x = sample(ci * n * side * side, seed);
         let w = sample(g.weight_len(), seed + 1);
         let b = sample(co, seed + 2);
-        let (y, grid) = conv::conv_transpose2d_forward(&x, n, side, side, &g, &w, &b);
+        let (y, grid) = tconv_forward(&x, n, side, &g, &w, &b);
         let r = sample(y.len(), seed + 3);
         let mut dw = vec![0.0; w.len()];
         let mut db = vec![0.0; b.len()];
-        let dx =
-            conv::conv_transpose2d_backward(&r, &x, &grid, &g, &w, &mut dw, &mut db, true).unwrap();
-        let l = |x: &[f64], w: &[f64], b: &[f64]| {
-            dot(
-                &r,
-                &conv::conv_transpose2d_forward(x, n, side, side, &g, w, b).0,
-            )
-        };
+        let (mut scratch, mut dx) = (Vec::new(), Vec::new());
+        conv::conv_transpose2d_backward(
+            &r,
+            &x,
+            &grid,
+            &g,
+            &w,
+            &mut dw,
+            &mut db,
+            &mut scratch,
+            Some(&mut dx),
+        );
+        let l = |x: &[f64], w: &[f64], b: &[f64]| dot(&r, &tconv_forward(x, n, side, &g, w, b).0);
         check(&format!("tconv {g:?} dx"), &x, &dx, |x| l(x, &w, &b));
         check(&format!("tconv {g:?} dw"), &w, &dw, |w| l(&x, w, &b));
         check(&format!("tconv {g:?} db"), &b, &db, |b| l(&x, &w, b));
@@ -141,14 +183,98 @@ fn weight_gradients_accumulate_across_calls() {
     let x = sample(2 * 2 * 8 * 8, 7);
     let w = sample(g.weight_len(), 8);
     let b = sample(3, 9);
-    let (y, col, grid) = conv::conv2d_forward(&x, 2, 8, 8, &g, &w, &b);
+    let (y, col, grid) = conv_forward(&x, 2, 8, &g, &w, &b);
     let r = sample(y.len(), 10);
+    let mut scratch = Vec::new();
     let (mut dw1, mut db1) = (vec![0.0; w.len()], vec![0.0; 3]);
-    conv::conv2d_backward(&r, &col, &grid, &g, &w, &mut dw1, &mut db1, false);
+    conv::conv2d_backward(
+        &r,
+        &col,
+        &grid,
+        &g,
+        &w,
+        &mut dw1,
+        &mut db1,
+        &mut scratch,
+        None,
+    );
     let (mut dw2, mut db2) = (dw1.clone(), db1.clone());
-    assert!(conv::conv2d_backward(&r, &col, &grid, &g, &w, &mut dw2, &mut db2, false).is_none());
+    conv::conv2d_backward(
+        &r,
+        &col,
+        &grid,
+        &g,
+        &w,
+        &mut dw2,
+        &mut db2,
+        &mut scratch,
+        None,
+    );
     for (once, twice) in dw1.iter().chain(&db1).zip(dw2.iter().chain(&db2)) {
         assert!((2.0 * once - twice).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn reused_buffers_give_the_results_of_fresh_ones() {
+    // Areas keep their buffers from pass to pass, across batch sizes; nothing stale may leak.
+    let g = ConvGeometry {
+        in_channels: 3,
+        out_channels: 4,
+        kernel: 4,
+        stride: 2,
+        padding: 1,
+    };
+    let (w, b) = (sample(g.weight_len(), 20), sample(4, 21));
+    let (mut col, mut y, mut scratch, mut dx) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (pass, n) in [3usize, 1, 5, 2].into_iter().enumerate() {
+        let x = sample(3 * n * 8 * 8, 30 + pass as u64);
+        let grid = conv::conv2d_forward(&x, n, 8, 8, &g, &w, &b, &mut col, &mut y);
+        let (fresh_y, fresh_col, _) = conv_forward(&x, n, 8, &g, &w, &b);
+        assert_eq!(
+            (&y, &col),
+            (&fresh_y, &fresh_col),
+            "conv forward, batch {n}"
+        );
+        let r = sample(y.len(), 40 + pass as u64);
+        let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; 4]);
+        conv::conv2d_backward(
+            &r,
+            &col,
+            &grid,
+            &g,
+            &w,
+            &mut dw,
+            &mut db,
+            &mut scratch,
+            Some(&mut dx),
+        );
+        let (mut fresh_dw, mut fresh_db, mut fresh_dx) = (vec![0.0; w.len()], vec![0.0; 4], vec![]);
+        conv::conv2d_backward(
+            &r,
+            &fresh_col,
+            &grid,
+            &g,
+            &w,
+            &mut fresh_dw,
+            &mut fresh_db,
+            &mut Vec::new(),
+            Some(&mut fresh_dx),
+        );
+        assert_eq!(dx, fresh_dx, "conv backward, batch {n}");
+        let z = sample(3 * n * 4 * 4, 50 + pass as u64);
+        let tg = ConvGeometry {
+            in_channels: 3,
+            out_channels: 2,
+            ..g
+        };
+        let tw = sample(tg.weight_len(), 22);
+        conv::conv_transpose2d_forward(&z, n, 4, 4, &tg, &tw, &b[..2], &mut scratch, &mut y);
+        assert_eq!(
+            y,
+            tconv_forward(&z, n, 4, &tg, &tw, &b[..2]).0,
+            "tconv, batch {n}"
+        );
     }
 }
 

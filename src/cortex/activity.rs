@@ -77,6 +77,15 @@ impl Activity {
         self.maps
     }
 
+    /// Consumes the activity, returning its values in channel-major order.
+    pub fn into_vec(self) -> Vec<f32> {
+        let len = self.maps.len();
+        match self.maps.into_raw_vec_and_offset() {
+            (values, None | Some(0)) if values.len() == len => values,
+            (values, offset) => values[offset.unwrap_or(0)..][..len].to_vec(),
+        }
+    }
+
     /// The values in channel-major order.
     pub fn as_slice(&self) -> &[f32] {
         self.maps.as_slice().expect("standard layout")

@@ -64,6 +64,8 @@ pub struct CorticalArea {
     /// How errors travel back through this area.
     pub rule: Box<dyn PlasticityRule>,
     trace: Option<Trace>,
+    /// Patch matrices that live only during one pass, kept so the next pass reuses them.
+    scratch: Vec<f32>,
 }
 
 /// Standard deviation of PAD's weight initialisation.
@@ -110,6 +112,7 @@ impl CorticalArea {
             full_name,
             rule: Box::new(ExactBackprop),
             trace: None,
+            scratch: Vec::new(),
         }
     }
 
@@ -128,16 +131,22 @@ impl CorticalArea {
         let (n, h, w) = (input.batch(), input.height(), input.width());
         let weight = self.weight.value.as_slice().expect("standard layout");
         let bias = self.bias.value.as_slice().expect("standard layout");
-        let (mut out, grid, input_term) = match self.connectivity {
+        // The last pass's buffers are overwritten rather than allocated and zeroed again.
+        let (mut input_term, mut out) = self
+            .trace
+            .take()
+            .map(|t| (t.input_term, t.output.into_vec()))
+            .unwrap_or_default();
+        let x = input.as_slice();
+        let grid = match self.connectivity {
             Connectivity::Conv => {
-                let (y, col, grid) =
-                    conv::conv2d_forward(input.as_slice(), n, h, w, g, weight, bias);
-                (y, grid, col)
+                conv::conv2d_forward(x, n, h, w, g, weight, bias, &mut input_term, &mut out)
             }
             Connectivity::ConvTranspose => {
-                let (y, grid) =
-                    conv::conv_transpose2d_forward(input.as_slice(), n, h, w, g, weight, bias);
-                (y, grid, input.as_slice().to_vec())
+                input_term.clear();
+                input_term.extend_from_slice(x);
+                let scratch = &mut self.scratch;
+                conv::conv_transpose2d_forward(x, n, h, w, g, weight, bias, scratch, &mut out)
             }
         };
         self.activation.forward_in_place(&mut out);
@@ -201,41 +210,25 @@ impl CorticalArea {
             .unwrap_or_else(|| ArrayD::zeros(self.bias.value.raw_dim()));
         let dw = dweight.as_slice_mut().expect("standard layout");
         let db = dbias.as_slice_mut().expect("standard layout");
-        let dx = match self.connectivity {
-            Connectivity::Conv => conv::conv2d_backward(
-                dy,
-                &trace.input_term,
-                &grid,
-                &g,
-                feedback,
-                dw,
-                db,
-                want_input_grad,
-            )
-            .map(|dx| Activity::from_vec(g.in_channels, grid.batch, grid.height, grid.width, dx)),
-            Connectivity::ConvTranspose => conv::conv_transpose2d_backward(
-                dy,
-                &trace.input_term,
-                &grid,
-                &g,
-                feedback,
-                dw,
-                db,
-                want_input_grad,
-            )
-            .map(|dx| {
-                Activity::from_vec(
-                    g.in_channels,
-                    grid.batch,
-                    grid.out_height,
-                    grid.out_width,
-                    dx,
-                )
-            }),
+        let mut dx = Vec::new();
+        let wanted = want_input_grad.then_some(&mut dx);
+        let scratch = &mut self.scratch;
+        let x = &trace.input_term;
+        let (h, w) = match self.connectivity {
+            Connectivity::Conv => {
+                conv::conv2d_backward(dy, x, &grid, &g, feedback, dw, db, scratch, wanted);
+                (grid.height, grid.width)
+            }
+            Connectivity::ConvTranspose => {
+                conv::conv_transpose2d_backward(
+                    dy, x, &grid, &g, feedback, dw, db, scratch, wanted,
+                );
+                (grid.out_height, grid.out_width)
+            }
         };
         self.weight.grad = Some(dweight);
         self.bias.grad = Some(dbias);
-        dx
+        want_input_grad.then(|| Activity::from_vec(g.in_channels, grid.batch, h, w, dx))
     }
 
     /// Both parameter tensors, weight first.

@@ -135,92 +135,204 @@ impl PatchGrid {
         self.channels * self.batch * self.height * self.width
     }
 
-    /// For kernel offset `kk` along one axis, the output positions `o` whose input position
-    /// `o·stride − padding + kk` lies inside `0..size`, as a half-open range.
-    fn valid_range(&self, kk: usize, size: usize, out: usize) -> (usize, usize) {
-        // o·s + kk − p ∈ [0, size)  ⇔  o ≥ ceil((p − kk)/s) and o ≤ floor((size − 1 + p − kk)/s)
-        let s = self.stride;
-        let lo = if self.padding > kk {
-            (self.padding - kk).div_ceil(s)
+    /// Side of the phase planes (see [`im2col`]): `out + (k − 1)/s` in each direction.
+    fn phase_side(&self, out: usize) -> usize {
+        out + (self.kernel - 1) / self.stride
+    }
+
+    /// Elements of all `s²` phase planes of one map plane.
+    fn phases_len(&self) -> usize {
+        self.stride
+            * self.stride
+            * self.phase_side(self.out_height)
+            * self.phase_side(self.out_width)
+    }
+
+    /// Offset of phase plane `(ry, rx)` in a phases buffer.
+    fn phase_offset(&self, ry: usize, rx: usize) -> usize {
+        (ry * self.stride + rx) * self.phase_side(self.out_height) * self.phase_side(self.out_width)
+    }
+
+    /// Along one axis of `size` pixels, phase `r`'s indices whose padded position `j·s + r` is
+    /// a real pixel: `[lo, hi)`. Index `j` is pixel `j·s + r − p`.
+    fn phase_span(&self, r: usize, size: usize, side: usize) -> (usize, usize) {
+        let (s, p) = (self.stride, self.padding);
+        let lo = p.saturating_sub(r).div_ceil(s);
+        let hi = if size + p > r {
+            ((size - 1 + p - r) / s + 1).min(side)
         } else {
             0
         };
-        let hi = if size + self.padding > kk {
-            (size - 1 + self.padding - kk) / s + 1
-        } else {
-            0
-        };
-        (lo.min(out), hi.min(out).max(lo.min(out)))
+        (lo.min(hi), hi)
+    }
+
+    /// Calls `copy(phase row offset, map row offset, j0, j1, rx)` for every phase row that
+    /// holds real pixels: `phase[row + j] ↔ map[map_row + j·s + rx − p]` for `j0 ≤ j < j1`.
+    fn for_each_phase_row(&self, mut copy: impl FnMut(usize, usize, usize, usize, usize)) {
+        let (s, p) = (self.stride, self.padding);
+        let (ph, pw) = (
+            self.phase_side(self.out_height),
+            self.phase_side(self.out_width),
+        );
+        for ry in 0..s {
+            let (i0, i1) = self.phase_span(ry, self.height, ph);
+            for rx in 0..s {
+                let (j0, j1) = self.phase_span(rx, self.width, pw);
+                for i in i0..i1 {
+                    let map_row = (i * s + ry - p) * self.width;
+                    copy(self.phase_offset(ry, rx) + i * pw, map_row, j0, j1, rx);
+                }
+            }
+        }
+    }
+
+    /// Splits one map plane into its zero-padded stride phases.
+    fn split_phases<T: Real>(&self, plane: &[T], phases: &mut [T]) {
+        let (s, p) = (self.stride, self.padding);
+        phases.fill(T::zero());
+        self.for_each_phase_row(|row, map_row, j0, j1, rx| {
+            let dst = &mut phases[row..];
+            let src = &plane[map_row..][..self.width];
+            for j in j0..j1 {
+                dst[j] = src[j * s + rx - p];
+            }
+        });
+    }
+
+    /// Weaves the stride phases back into a map plane (padding dropped; pixels no phase
+    /// covers become 0).
+    fn merge_phases<T: Real>(&self, phases: &[T], plane: &mut [T]) {
+        let (s, p) = (self.stride, self.padding);
+        plane.fill(T::zero());
+        self.for_each_phase_row(|row, map_row, j0, j1, rx| {
+            let src = &phases[row..];
+            let dst = &mut plane[map_row..][..self.width];
+            for j in j0..j1 {
+                dst[j * s + rx - p] = src[j];
+            }
+        });
+    }
+
+    /// A kernel that covers the whole unpadded map in one position (PAD's 4×4 → 1×1 latent
+    /// and discriminator, and the generator's 1×1 → 4×4): im2col is then a transpose.
+    fn is_single_patch(&self) -> bool {
+        self.padding == 0
+            && self.height == self.kernel
+            && self.width == self.kernel
+            && self.out_height == 1
+            && self.out_width == 1
     }
 }
 
+/// The `k×k` patch offsets `(row of the column matrix within a channel, phase plane offset,
+/// shift of the window inside it)`: offset `(kh, kw)` reads phase `(kh mod s, kw mod s)` from
+/// row `kh / s`, column `kw / s` on.
+fn kernel_taps(grid: &PatchGrid) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+    let (k, s) = (grid.kernel, grid.stride);
+    let pw = grid.phase_side(grid.out_width);
+    (0..k * k).map(move |tap| {
+        let (kh, kw) = (tap / k, tap % k);
+        let phase = grid.phase_offset(kh % s, kw % s);
+        (tap, phase, (kh / s) * pw + kw / s)
+    })
+}
+
 /// Gathers every `k×k` patch of `map` (`[C, N, H, W]`) into `col` (`[C·k·k, N·H_o·W_o]`).
+///
+/// Each image plane is first split into its `s×s` stride phases, zero padding included
+/// (phase `(ry, rx)` holds the padded pixels `(i·s + ry, j·s + rx)`); a patch offset then
+/// reads one phase as a plain window, so every row of the output is one contiguous copy.
+/// Parallel over channels.
 pub fn im2col<T: Real>(map: &[T], grid: &PatchGrid, col: &mut [T]) {
     assert_eq!(map.len(), grid.map_len(), "im2col: map size");
     assert_eq!(col.len(), grid.rows() * grid.cols(), "im2col: col size");
-    let (k, s, p) = (grid.kernel, grid.stride, grid.padding);
-    let (h, w, oh, ow) = (grid.height, grid.width, grid.out_height, grid.out_width);
-    let image = oh * ow;
-    col.par_chunks_mut(image)
-        .enumerate()
-        .for_each(|(idx, out)| {
-            let (row, n) = (idx / grid.batch, idx % grid.batch);
-            let (c, kh, kw) = (row / (k * k), (row / k) % k, row % k);
-            let src = &map[(c * grid.batch + n) * h * w..][..h * w];
-            let (y0, y1) = grid.valid_range(kh, h, oh);
-            let (x0, x1) = grid.valid_range(kw, w, ow);
-            for oy in 0..oh {
-                let dst = &mut out[oy * ow..(oy + 1) * ow];
-                if oy < y0 || oy >= y1 {
-                    dst.fill(T::zero());
-                    continue;
-                }
-                let iy = oy * s + kh - p;
-                dst[..x0].fill(T::zero());
-                dst[x1..].fill(T::zero());
-                let line = &src[iy * w..(iy + 1) * w];
-                if s == 1 {
-                    let start = x0 + kw - p;
-                    dst[x0..x1].copy_from_slice(&line[start..start + (x1 - x0)]);
-                } else {
-                    for (ox, d) in dst.iter_mut().enumerate().take(x1).skip(x0) {
-                        *d = line[ox * s + kw - p];
+    let (k, n_images, cols) = (grid.kernel, grid.batch, grid.cols());
+    let (oh, ow) = (grid.out_height, grid.out_width);
+    let plane = grid.height * grid.width;
+    let pw = grid.phase_side(ow);
+    if grid.is_single_patch() {
+        // Per channel, [N, k·k] → [k·k, N].
+        col.par_chunks_mut(plane * n_images)
+            .zip(map.par_chunks(plane * n_images))
+            .for_each(|(rows, images)| transpose(images, n_images, plane, rows));
+        return;
+    }
+    col.par_chunks_mut(k * k * cols).enumerate().for_each_init(
+        || vec![T::zero(); grid.phases_len()],
+        |phases, (c, rows)| {
+            for n in 0..n_images {
+                grid.split_phases(&map[(c * n_images + n) * plane..][..plane], phases);
+                for (tap, phase, shift) in kernel_taps(grid) {
+                    let dst = &mut rows[tap * cols + n * oh * ow..][..oh * ow];
+                    let window = &phases[phase + shift..];
+                    for (oy, out) in dst.chunks_exact_mut(ow).enumerate() {
+                        out.copy_from_slice(&window[oy * pw..][..ow]);
                     }
                 }
             }
-        });
+        },
+    );
 }
 
 /// Scatters `col` (`[C·k·k, N·H_o·W_o]`) back onto `map` (`[C, N, H, W]`), summing overlaps:
 /// the adjoint of [`im2col`]. `map` is overwritten.
+///
+/// Each patch offset adds its rows into one stride phase (contiguous adds), then the phases
+/// are woven back into the image plane. Every pixel sums its contributions in the order of
+/// the kernel offsets, whatever the thread count. Parallel over (channel, image) planes.
 pub fn col2im<T: Real>(col: &[T], grid: &PatchGrid, map: &mut [T]) {
     assert_eq!(map.len(), grid.map_len(), "col2im: map size");
     assert_eq!(col.len(), grid.rows() * grid.cols(), "col2im: col size");
-    let (k, s, p) = (grid.kernel, grid.stride, grid.padding);
-    let (h, w, oh, ow) = (grid.height, grid.width, grid.out_height, grid.out_width);
-    let cols = grid.cols();
-    map.par_chunks_mut(h * w)
-        .enumerate()
-        .for_each(|(slab, dst)| {
-            let (c, n) = (slab / grid.batch, slab % grid.batch);
-            dst.fill(T::zero());
-            for kh in 0..k {
-                let (y0, y1) = grid.valid_range(kh, h, oh);
-                for kw in 0..k {
-                    let (x0, x1) = grid.valid_range(kw, w, ow);
-                    let row = (c * k + kh) * k + kw;
-                    let src = &col[row * cols + n * oh * ow..][..oh * ow];
-                    for oy in y0..y1 {
-                        let iy = oy * s + kh - p;
-                        let line = &mut dst[iy * w..(iy + 1) * w];
-                        let from = &src[oy * ow..(oy + 1) * ow];
-                        for ox in x0..x1 {
-                            line[ox * s + kw - p] += from[ox];
-                        }
-                    }
+    let (k, n_images, cols) = (grid.kernel, grid.batch, grid.cols());
+    let (oh, ow) = (grid.out_height, grid.out_width);
+    let pw = grid.phase_side(ow);
+    let plane = grid.height * grid.width;
+    if grid.is_single_patch() {
+        // Per channel, [k·k, N] → [N, k·k].
+        map.par_chunks_mut(plane * n_images)
+            .zip(col.par_chunks(plane * n_images))
+            .for_each(|(images, rows)| transpose(rows, plane, n_images, images));
+        return;
+    }
+    map.par_chunks_mut(plane).enumerate().for_each_init(
+        || vec![T::zero(); grid.phases_len()],
+        |phases, (slab, dst)| {
+            let (c, n) = (slab / n_images, slab % n_images);
+            phases.fill(T::zero());
+            for (tap, phase, shift) in kernel_taps(grid) {
+                let src = &col[(c * k * k + tap) * cols + n * oh * ow..][..oh * ow];
+                let window = &mut phases[phase + shift..];
+                for (oy, from) in src.chunks_exact(ow).enumerate() {
+                    let line = &mut window[oy * pw..][..ow];
+                    line.iter_mut().zip(from).for_each(|(v, &d)| *v += d);
                 }
             }
-        });
+            grid.merge_phases(phases, dst);
+        },
+    );
+}
+
+/// `dst[j·rows + i] = src[i·cols + j]`: a `rows×cols` row-major matrix transposed, in tiles that
+/// stay in cache.
+fn transpose<T: Real>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    const TILE: usize = 32;
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                for j in j0..(j0 + TILE).min(cols) {
+                    dst[j * rows + i] = src[i * cols + j];
+                }
+            }
+        }
+    }
+}
+
+/// `buf` holding exactly `len` elements, to be overwritten: a buffer kept from an earlier pass
+/// of the same shape is used as it is, so steady-state training neither allocates nor zeroes
+/// its large matrices.
+pub fn reuse<T: Real>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
+    buf.resize(len, T::zero());
+    buf.as_mut_slice()
 }
 
 /// Adds `bias[c]` to every element of channel `c` of a channel-major buffer.
@@ -234,8 +346,9 @@ pub fn add_channel_bias<T: Real>(out: &mut [T], bias: &[T]) {
 }
 
 /// Convolution forward. `x` is `[C_in, N, H, W]`, `weight` `[C_out, C_in, k, k]`.
-/// Returns `(y, col)`: `y` is `[C_out, N, H_o, W_o]` (pre-activation) and `col` the patch matrix,
-/// kept for the weight gradient.
+/// Fills `y` with `[C_out, N, H_o, W_o]` (pre-activation) and `col` with the patch matrix,
+/// which the weight gradient needs; returns the patch grid.
+#[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward<T: Real>(
     x: &[T],
     batch: usize,
@@ -244,32 +357,35 @@ pub fn conv2d_forward<T: Real>(
     g: &ConvGeometry,
     weight: &[T],
     bias: &[T],
-) -> (Vec<T>, Vec<T>, PatchGrid) {
+    col: &mut Vec<T>,
+    y: &mut Vec<T>,
+) -> PatchGrid {
     let grid = PatchGrid::new(g.in_channels, batch, height, width, g);
     assert_eq!(weight.len(), g.weight_len(), "conv2d: weight size");
     assert_eq!(bias.len(), g.out_channels, "conv2d: bias size");
-    let mut col = vec![T::zero(); grid.rows() * grid.cols()];
-    im2col(x, &grid, &mut col);
-    let mut y = vec![T::zero(); g.out_channels * grid.cols()];
+    let col = reuse(col, grid.rows() * grid.cols());
+    im2col(x, &grid, col);
+    let y = reuse(y, g.out_channels * grid.cols());
     matmul(
         g.out_channels,
         grid.cols(),
         grid.rows(),
         weight,
         Op::Plain,
-        &col,
+        col,
         Op::Plain,
         T::zero(),
-        &mut y,
+        y,
     );
-    add_channel_bias(&mut y, bias);
-    (y, col, grid)
+    add_channel_bias(y, bias);
+    grid
 }
 
 /// Convolution backward from the pre-activation gradient `dy` (`[C_out, N, H_o, W_o]`).
 ///
-/// Accumulates `dweight += dy·colᵀ` and `dbias += Σ dy`; returns `dx` (`[C_in, N, H, W]`) sent
-/// back through `feedback` (PyTorch weight layout) when `want_input_grad`.
+/// Accumulates `dweight += dy·colᵀ` and `dbias += Σ dy`; fills `dx` (`[C_in, N, H, W]`), the
+/// error sent back through `feedback` (PyTorch weight layout), when one is asked for.
+/// `scratch` holds the error's patch matrix.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward<T: Real>(
     dy: &[T],
@@ -279,8 +395,9 @@ pub fn conv2d_backward<T: Real>(
     feedback: &[T],
     dweight: &mut [T],
     dbias: &mut [T],
-    want_input_grad: bool,
-) -> Option<Vec<T>> {
+    scratch: &mut Vec<T>,
+    dx: Option<&mut Vec<T>>,
+) {
     let (rows, cols) = (grid.rows(), grid.cols());
     assert_eq!(dy.len(), g.out_channels * cols, "conv2d backward: dy size");
     matmul(
@@ -295,8 +412,8 @@ pub fn conv2d_backward<T: Real>(
         dweight,
     );
     accumulate_channel_sums(dy, g.out_channels, dbias);
-    want_input_grad.then(|| {
-        let mut dcol = vec![T::zero(); rows * cols];
+    if let Some(dx) = dx {
+        let dcol = reuse(scratch, rows * cols);
         matmul(
             rows,
             cols,
@@ -306,16 +423,16 @@ pub fn conv2d_backward<T: Real>(
             dy,
             Op::Plain,
             T::zero(),
-            &mut dcol,
+            dcol,
         );
-        let mut dx = vec![T::zero(); grid.map_len()];
-        col2im(&dcol, grid, &mut dx);
-        dx
-    })
+        col2im(dcol, grid, reuse(dx, grid.map_len()));
+    }
 }
 
 /// Transposed-convolution forward. `x` is `[C_in, N, H, W]`, `weight` `[C_in, C_out, k, k]`.
-/// Returns `y` (`[C_out, N, H_o, W_o]`, pre-activation) and the grid over `y`.
+/// Fills `y` with `[C_out, N, H_o, W_o]` (pre-activation), using `scratch` for the patch
+/// matrix; returns the grid over `y`.
+#[allow(clippy::too_many_arguments)]
 pub fn conv_transpose2d_forward<T: Real>(
     x: &[T],
     batch: usize,
@@ -324,7 +441,9 @@ pub fn conv_transpose2d_forward<T: Real>(
     g: &ConvGeometry,
     weight: &[T],
     bias: &[T],
-) -> (Vec<T>, PatchGrid) {
+    scratch: &mut Vec<T>,
+    y: &mut Vec<T>,
+) -> PatchGrid {
     let grid = transpose_grid(batch, height, width, g);
     assert_eq!(
         x.len(),
@@ -337,7 +456,7 @@ pub fn conv_transpose2d_forward<T: Real>(
         "conv_transpose2d: weight size"
     );
     assert_eq!(bias.len(), g.out_channels, "conv_transpose2d: bias size");
-    let mut col = vec![T::zero(); grid.rows() * grid.cols()];
+    let col = reuse(scratch, grid.rows() * grid.cols());
     matmul(
         grid.rows(),
         grid.cols(),
@@ -347,12 +466,12 @@ pub fn conv_transpose2d_forward<T: Real>(
         x,
         Op::Plain,
         T::zero(),
-        &mut col,
+        col,
     );
-    let mut y = vec![T::zero(); grid.map_len()];
-    col2im(&col, &grid, &mut y);
-    add_channel_bias(&mut y, bias);
-    (y, grid)
+    let y = reuse(y, grid.map_len());
+    col2im(col, &grid, y);
+    add_channel_bias(y, bias);
+    grid
 }
 
 /// The patch grid of a transposed convolution: the kernel slides over the *output* map, and
@@ -376,8 +495,9 @@ pub fn transpose_grid(batch: usize, height: usize, width: usize, g: &ConvGeometr
 /// Transposed-convolution backward from the pre-activation gradient `dy` (`[C_out, N, H_o, W_o]`)
 /// with `x` the forward input (`[C_in, N, H, W]`).
 ///
-/// Accumulates `dweight += x·im2col(dy)ᵀ` and `dbias += Σ dy`; returns `dx` sent back through
-/// `feedback` (PyTorch layout `[C_in, C_out, k, k]`) when `want_input_grad`.
+/// Accumulates `dweight += x·im2col(dy)ᵀ` and `dbias += Σ dy`; fills `dx`, the error sent back
+/// through `feedback` (PyTorch layout `[C_in, C_out, k, k]`), when one is asked for.
+/// `scratch` holds the error's patch matrix.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_transpose2d_backward<T: Real>(
     dy: &[T],
@@ -387,43 +507,42 @@ pub fn conv_transpose2d_backward<T: Real>(
     feedback: &[T],
     dweight: &mut [T],
     dbias: &mut [T],
-    want_input_grad: bool,
-) -> Option<Vec<T>> {
+    scratch: &mut Vec<T>,
+    dx: Option<&mut Vec<T>>,
+) {
     let (rows, cols) = (grid.rows(), grid.cols());
     assert_eq!(
         dy.len(),
         grid.map_len(),
         "conv_transpose2d backward: dy size"
     );
-    let mut dcol = vec![T::zero(); rows * cols];
-    im2col(dy, grid, &mut dcol);
+    let dcol = reuse(scratch, rows * cols);
+    im2col(dy, grid, dcol);
     matmul(
         g.in_channels,
         rows,
         cols,
         x,
         Op::Plain,
-        &dcol,
+        dcol,
         Op::Transposed,
         T::one(),
         dweight,
     );
     accumulate_channel_sums(dy, g.out_channels, dbias);
-    want_input_grad.then(|| {
-        let mut dx = vec![T::zero(); g.in_channels * cols];
+    if let Some(dx) = dx {
         matmul(
             g.in_channels,
             cols,
             rows,
             feedback,
             Op::Plain,
-            &dcol,
+            dcol,
             Op::Plain,
             T::zero(),
-            &mut dx,
+            reuse(dx, g.in_channels * cols),
         );
-        dx
-    })
+    }
 }
 
 /// `dbias[c] += Σ` over channel `c` of a channel-major gradient, each channel summed in f64 in
@@ -570,7 +689,8 @@ mod tests {
             let x = sample(ci * n * side * side, i as u64);
             let wt = sample(g.weight_len(), 100 + i as u64);
             let b = sample(co, 200 + i as u64);
-            let (y, _, _) = conv2d_forward(&x, n, side, side, &g, &wt, &b);
+            let (mut col, mut y) = (Vec::new(), Vec::new());
+            conv2d_forward(&x, n, side, side, &g, &wt, &b, &mut col, &mut y);
             let want = reference_conv(&x, n, side, side, &g, &wt, &b);
             for (a, e) in y.iter().zip(&want) {
                 assert!((a - e).abs() < 1e-12, "{g:?}: {a} vs {e}");
@@ -596,7 +716,8 @@ mod tests {
             let x = sample(ci * n * side * side, i as u64);
             let wt = sample(g.weight_len(), 100 + i as u64);
             let b = sample(co, 200 + i as u64);
-            let (y, _) = conv_transpose2d_forward(&x, n, side, side, &g, &wt, &b);
+            let (mut scratch, mut y) = (Vec::new(), Vec::new());
+            conv_transpose2d_forward(&x, n, side, side, &g, &wt, &b, &mut scratch, &mut y);
             let want = reference_conv_transpose(&x, n, side, side, &g, &wt, &b);
             assert_eq!(y.len(), want.len());
             for (a, e) in y.iter().zip(&want) {
