@@ -15,12 +15,16 @@
 
 use crate::brain::Brain;
 use crate::cortex::{Activity, Architecture};
+use crate::data::Dataset;
+use crate::eval::features;
 use crate::kernels::gemm::{self, Op};
 use crate::plasticity::AdamConfig;
 use crate::schedule::Condition;
 use ndarray::Array4;
+use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::Uniform;
 use ndarray_rand::RandomExt;
+use rayon::ThreadPool;
 use std::time::Instant;
 
 /// What one measurement runs.
@@ -75,12 +79,32 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
-fn in_pool<R: Send>(threads: usize, work: impl FnOnce() -> R + Send) -> R {
+fn pool(threads: usize) -> ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .expect("a thread pool of the requested size")
-        .install(work)
+}
+
+/// GEMM FLOPs performed so far by the threads of `pool` (the counters are per thread).
+fn pool_flops(pool: &ThreadPool) -> u64 {
+    pool.broadcast(|_| gemm::flops_performed()).iter().sum()
+}
+
+/// `len` random 3×32×32 images (one class), as the encoder sees a data set.
+fn random_dataset(len: usize) -> Dataset {
+    let mut rng = crate::rng::stream(0, "bench/dataset");
+    let pixels = (0..len * 3 * 32 * 32).map(|_| rng.random()).collect();
+    Dataset::new(
+        "random",
+        3,
+        32,
+        32,
+        pixels,
+        vec![0; len],
+        vec!["noise".into()],
+    )
+    .expect("a well-formed data set")
 }
 
 /// A freshly initialised full-size brain running `condition`, and a batch of random images
@@ -95,15 +119,20 @@ pub fn brain_and_batch(condition: Condition, batch: usize) -> (Brain, Activity) 
     (brain, images)
 }
 
-/// Times `unit` (`settings.warmup` untimed calls, then `settings.repeats` × `settings.units`
-/// timed ones) and counts the GEMM FLOPs of one call.
-fn time_units(settings: &BenchSettings, mut unit: impl FnMut()) -> (Vec<f64>, f64) {
+/// Times `unit` on `pool` (`settings.warmup` untimed calls, then `settings.repeats` ×
+/// `settings.units` timed ones) and counts the GEMM FLOPs of one call.
+fn time_units(
+    pool: &ThreadPool,
+    settings: &BenchSettings,
+    mut unit: impl FnMut() + Send,
+) -> (Vec<f64>, f64) {
+    let mut unit = move || pool.install(&mut unit);
     for _ in 0..settings.warmup {
         unit();
     }
-    let before = gemm::flops_performed();
+    let before = pool_flops(pool);
     unit();
-    let flop_per_unit = (gemm::flops_performed() - before) as f64;
+    let flop_per_unit = (pool_flops(pool) - before) as f64;
     let per_second = (0..settings.repeats.max(1))
         .map(|_| {
             let started = Instant::now();
@@ -141,36 +170,34 @@ fn summarise(
 
 /// Whole cycles of `condition` at PAD's full size, with Adam as in the paper.
 pub fn cycles(condition: Condition, settings: &BenchSettings, ceiling_gflops: f64) -> Throughput {
-    in_pool(settings.threads, || {
-        let (mut brain, images) = brain_and_batch(condition, settings.batch);
-        let (per_second, gflop) = time_units(settings, || {
-            brain.cycle(&images);
-        });
-        summarise(
-            format!("cycle ({condition})"),
-            settings,
-            per_second,
-            gflop,
-            ceiling_gflops,
-        )
-    })
+    let (mut brain, images) = brain_and_batch(condition, settings.batch);
+    let (per_second, gflop) = time_units(&pool(settings.threads), settings, || {
+        brain.cycle(&images);
+    });
+    summarise(
+        format!("cycle ({condition})"),
+        settings,
+        per_second,
+        gflop,
+        ceiling_gflops,
+    )
 }
 
-/// The feedforward pathway alone, as feature extraction runs it (no learning).
+/// The feedforward pathway alone, as feature extraction runs it (no learning): `units`
+/// passes over a data set of `batch` random images.
 pub fn encoder(settings: &BenchSettings, ceiling_gflops: f64) -> Throughput {
-    in_pool(settings.threads, || {
-        let (mut brain, images) = brain_and_batch(Condition::FullPad, settings.batch);
-        let (per_second, gflop) = time_units(settings, || {
-            brain.cortex.feedforward.forward(&images);
-        });
-        summarise(
-            "encoder".into(),
-            settings,
-            per_second,
-            gflop,
-            ceiling_gflops,
-        )
-    })
+    let (mut brain, _) = brain_and_batch(Condition::FullPad, 0);
+    let data = random_dataset(settings.batch);
+    let (per_second, gflop) = time_units(&pool(settings.threads), settings, || {
+        features::encode(&mut brain.cortex.feedforward, &data, settings.batch, None);
+    });
+    summarise(
+        "encoder".into(),
+        settings,
+        per_second,
+        gflop,
+        ceiling_gflops,
+    )
 }
 
 /// Shape of the ceiling product: as large as conv2's (C_out 128, K = 64·4·4), wide enough to
@@ -181,7 +208,7 @@ const CEILING_SHAPE: (usize, usize, usize) = (128, 4096, 1024);
 /// ceiling of any convolution here.
 pub fn gemm_ceiling(threads: usize, repeats: usize) -> f64 {
     let (m, n, k) = CEILING_SHAPE;
-    in_pool(threads, || {
+    pool(threads).install(|| {
         let a = vec![0.5f32; m * k];
         let b = vec![0.25f32; k * n];
         let mut c = vec![0.0f32; m * n];
