@@ -18,6 +18,7 @@ use crate::plasticity::{ExactBackprop, PlasticityRule};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::{Distribution, Uniform};
+use std::cell::Cell;
 
 /// How an area's synapses connect it to the area below.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -64,8 +65,22 @@ pub struct CorticalArea {
     /// How errors travel back through this area.
     pub rule: Box<dyn PlasticityRule>,
     trace: Option<Trace>,
-    /// Patch matrices that live only during one pass, kept so the next pass reuses them.
-    scratch: Vec<f32>,
+}
+
+thread_local! {
+    /// Patch matrices that live only during one pass of one area. One buffer per thread,
+    /// shared by every area (the largest pass sets its size) and kept between passes, so
+    /// training neither allocates it again nor keeps one per area.
+    static SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `pass` with this thread's scratch buffer. (A pass started inside another on the same
+/// thread, as rayon may do, finds the buffer taken and uses a fresh one.)
+fn with_scratch<R>(pass: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    let mut scratch = SCRATCH.take();
+    let result = pass(&mut scratch);
+    SCRATCH.set(scratch);
+    result
 }
 
 /// Standard deviation of PAD's weight initialisation.
@@ -112,7 +127,6 @@ impl CorticalArea {
             full_name,
             rule: Box::new(ExactBackprop),
             trace: None,
-            scratch: Vec::new(),
         }
     }
 
@@ -145,8 +159,9 @@ impl CorticalArea {
             Connectivity::ConvTranspose => {
                 input_term.clear();
                 input_term.extend_from_slice(x);
-                let scratch = &mut self.scratch;
-                conv::conv_transpose2d_forward(x, n, h, w, g, weight, bias, scratch, &mut out)
+                with_scratch(|scratch| {
+                    conv::conv_transpose2d_forward(x, n, h, w, g, weight, bias, scratch, &mut out)
+                })
             }
         };
         self.activation.forward_in_place(&mut out);
@@ -212,9 +227,8 @@ impl CorticalArea {
         let db = dbias.as_slice_mut().expect("standard layout");
         let mut dx = Vec::new();
         let wanted = want_input_grad.then_some(&mut dx);
-        let scratch = &mut self.scratch;
         let x = &trace.input_term;
-        let (h, w) = match self.connectivity {
+        let (h, w) = with_scratch(|scratch| match self.connectivity {
             Connectivity::Conv => {
                 conv::conv2d_backward(dy, x, &grid, &g, feedback, dw, db, scratch, wanted);
                 (grid.height, grid.width)
@@ -225,7 +239,7 @@ impl CorticalArea {
                 );
                 (grid.out_height, grid.out_width)
             }
-        };
+        });
         self.weight.grad = Some(dweight);
         self.bias.grad = Some(dbias);
         want_input_grad.then(|| Activity::from_vec(g.in_channels, grid.batch, h, w, dx))

@@ -313,13 +313,13 @@ pub fn col2im<T: Real>(col: &[T], grid: &PatchGrid, map: &mut [T]) {
 }
 
 /// Visits the index pairs `(i·cols + j, j·rows + i)` of a `rows×cols` row-major matrix and its
-/// transpose, in tiles that stay in cache.
+/// transpose, in tiles that stay in cache, running along the transpose's rows.
 fn for_each_transposed_pair(rows: usize, cols: usize, mut visit: impl FnMut(usize, usize)) {
     const TILE: usize = 32;
     for i0 in (0..rows).step_by(TILE) {
         for j0 in (0..cols).step_by(TILE) {
-            for i in i0..(i0 + TILE).min(rows) {
-                for j in j0..(j0 + TILE).min(cols) {
+            for j in j0..(j0 + TILE).min(cols) {
+                for i in i0..(i0 + TILE).min(rows) {
                     visit(i * cols + j, j * rows + i);
                 }
             }
@@ -332,15 +332,21 @@ fn transpose<T: Real>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
     for_each_transposed_pair(rows, cols, |from, to| dst[to] = src[from]);
 }
 
-/// `dst[m×n] += a[m×k]·b[n×k]ᵀ`, the weight gradient's product. The `gemm` crate runs this
-/// shape about 1.4× faster into a column-major destination, so the product is formed as
-/// `b·aᵀ` in a temporary and added transposed (a small matrix: one weight tensor).
+/// `dst[m×n] += a[m×k]·b[n×k]ᵀ`, the weight gradient's product. With a long inner dimension
+/// the `gemm` crate runs this shape ~1.4× faster into a column-major destination, so the
+/// product is then formed as `b·aᵀ` in a temporary and added transposed; with a short one the
+/// transposed add would cost more than it saves (measured on PAD's shapes).
 fn accumulate_outer_products<T: Real>(
     a: &[T],
     b: &[T],
     (m, n, k): (usize, usize, usize),
     dst: &mut [T],
 ) {
+    const LONG_INNER: usize = 512;
+    if k < LONG_INNER {
+        matmul(m, n, k, a, Op::Plain, b, Op::Transposed, T::one(), dst);
+        return;
+    }
     let mut product_t = vec![T::zero(); n * m];
     matmul(
         n,
