@@ -27,6 +27,9 @@ enum Command {
     /// SLURM array (--task), or write the SLURM script (--slurm). Complete runs are skipped,
     /// cut-off runs resumed.
     Sweep(SweepArgs),
+    /// Summarise every run under DIR: linear separability, occlusion curves and distance
+    /// ratios per condition and data set (mean ± SEM over seeds), as Markdown, CSV and PNG.
+    Report(ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -55,6 +58,18 @@ struct SweepArgs {
     /// (repeatable; default: the spec's data_dirs, else $PADSIM_DATA).
     #[arg(long, value_name = "[DATASET=]DIR")]
     data_dir: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The folder to search for run files (e.g. a sweep's folder).
+    dir: PathBuf,
+    /// Where to write report.md, the CSVs and figures (default: DIR/report).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Summarise the evaluation after E epochs (default: each group's latest).
+    #[arg(long, value_name = "E")]
+    epoch: Option<i64>,
 }
 
 #[derive(clap::Args)]
@@ -227,12 +242,37 @@ fn sweep(args: SweepArgs) -> Result<(), String> {
     })
 }
 
+fn report(args: ReportArgs) -> Result<(), String> {
+    let out = args.out.unwrap_or_else(|| args.dir.join("report"));
+    let report = experiment::report::build(&args.dir, args.epoch).map_err(|e| e.to_string())?;
+    for skipped in &report.skipped {
+        eprintln!(
+            "warning: left out {}: {}",
+            skipped.path.display(),
+            skipped.reason
+        );
+    }
+    let written = experiment::report::write(&report, &out).map_err(|e| e.to_string())?;
+    let runs: usize = report.groups.iter().map(|g| g.runs.len()).sum();
+    println!(
+        "{runs} runs in {} groups; wrote {} files to {}:",
+        report.groups.len(),
+        written.len(),
+        out.display()
+    );
+    for path in written {
+        println!("  {}", path.display());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
         Command::Sweep(args) => sweep(args),
+        Command::Report(args) => report(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

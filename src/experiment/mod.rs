@@ -1,8 +1,9 @@
-//! Experiments: run configuration, the training runner with checkpoint/resume, and sweeps over
-//! conditions, seeds and data sets.
+//! Experiments: run configuration, the training runner with checkpoint/resume, sweeps over
+//! conditions, seeds and data sets, and reports comparing their runs.
 
 pub mod config;
 pub mod evaluate;
+pub mod report;
 pub mod runner;
 pub mod snapshot;
 pub mod sweep;
