@@ -175,8 +175,13 @@ fn write_slurm(spec: &SweepSpec, command: &SweepCommand) -> Result<(), String> {
         spec.slurm.cpus_per_task
     );
     println!("submit with:  sbatch {}", shell_path(&workdir.join(&path)));
+    let extra: String = invocation
+        .extra_args
+        .iter()
+        .map(|a| format!(" {}", super::shell_quote(a)))
+        .collect();
     println!(
-        "progress:     padsim sweep {} --list    logs: {}",
+        "progress:     padsim sweep {} --list{extra}    (task logs in {})",
         shell_path(&invocation.spec),
         logs.display()
     );

@@ -170,14 +170,18 @@ pub struct Task {
     pub condition: Condition,
     /// Seed.
     pub seed: u64,
-    /// The run's full configuration.
+    /// The run's folder name, `<dataset>_<condition>_seed<seed>`.
+    pub name: String,
+    /// The run's full configuration. Its `run_name` is left empty: the default name is the
+    /// same, and so a run trained with `padsim train --config` from a configuration of the same
+    /// settings in the same folder counts as this task's run.
     pub config: Config,
 }
 
 impl Task {
     /// The run's folder name, `<dataset>_<condition>_seed<seed>`.
     pub fn run_name(&self) -> &str {
-        &self.config.run_name
+        &self.name
     }
 
     /// The run's folder.
@@ -285,7 +289,7 @@ impl SweepSpec {
         for task in self.tasks() {
             task.config
                 .validate()
-                .map_err(|e| ConfigError::Invalid(format!("run {}: {e}", task.config.run_name)))?;
+                .map_err(|e| ConfigError::Invalid(format!("run {}: {e}", task.name)))?;
         }
         Ok(())
     }
@@ -343,13 +347,14 @@ impl SweepSpec {
                     config.condition = condition;
                     config.schedule = None;
                     config.out_dir = self.sweep_dir();
-                    config.run_name = format!("{dataset}_{condition}_seed{seed}");
+                    config.run_name = String::new();
                     config.data_dir = self.data_dir(dataset);
                     tasks.push(Task {
                         index: tasks.len(),
                         dataset,
                         condition,
                         seed,
+                        name: format!("{dataset}_{condition}_seed{seed}"),
                         config,
                     });
                 }
