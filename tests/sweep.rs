@@ -270,6 +270,34 @@ fn a_tiny_sweep_runs_skips_and_reports_numbers_that_match_its_run_files() {
         }
     }
 
+    let by_epoch = read_csv(&out.join("linear_separability_by_epoch.csv"));
+    assert_eq!(
+        by_epoch.len(),
+        2 * 2 * 2,
+        "2 conditions × 2 probes × epochs 0 and 1"
+    );
+    for row in &by_epoch {
+        let epoch: i64 = row["epoch"].parse().unwrap();
+        let group = if row["probe"] == "sgd" {
+            "linear"
+        } else {
+            "converged"
+        };
+        let values: Vec<f64> = runs(&row["condition"])
+            .iter()
+            .map(|run| {
+                let epochs = run.read_i64_1d("eval/epoch").unwrap();
+                let at = epochs.iter().position(|&e| e == epoch).unwrap();
+                run.read_f64_1d(&format!("eval/{group}/test_accuracy"))
+                    .unwrap()[at]
+            })
+            .collect();
+        let (mean, sem) = mean_and_sem(&values);
+        let what = format!("{} {} epoch {epoch}", row["condition"], row["probe"]);
+        assert_close(row["mean"].parse().unwrap(), mean, &what);
+        assert_close(row["sem"].parse().unwrap(), sem, &what);
+    }
+
     let occlusion = read_csv(&out.join("occlusion.csv"));
     assert_eq!(
         occlusion.len(),
@@ -316,6 +344,7 @@ fn a_tiny_sweep_runs_skips_and_reports_numbers_that_match_its_run_files() {
     assert_eq!(read_csv(&out.join("runs.csv")).len(), 4);
     for figure in [
         "fig4_linear_separability.png",
+        "fig4_linear_separability_epochs_synthetic.png",
         "fig5_occlusion_synthetic.png",
         "fig6_distance_ratios.png",
     ] {

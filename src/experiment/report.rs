@@ -20,10 +20,12 @@
 //! table averages across different experiments. A seed counted twice in a group (a copied run)
 //! is counted once.
 //!
-//! Output: `report.md` (tables), tidy CSVs (`linear_separability.csv`, `occlusion.csv`,
-//! `geometry.csv`: one row per group and measure with n, mean, SEM and the per-seed values;
-//! `runs.csv`: one row per run) and PNGs in the spirit of the paper's figures
-//! (`fig4_linear_separability.png`, `fig5_occlusion_<dataset>.png`, `fig6_distance_ratios.png`).
+//! Output: `report.md` (tables), tidy CSVs (`linear_separability.csv`,
+//! `linear_separability_by_epoch.csv`, `occlusion.csv`, `geometry.csv`: one row per group and
+//! measure with n, mean, SEM and the per-seed values; `runs.csv`: one row per run) and PNGs in
+//! the spirit of the paper's figures: `fig4_linear_separability.png` (bars at the summarised
+//! epoch), `fig4_linear_separability_epochs_<dataset>.png` (over training),
+//! `fig5_occlusion_<dataset>.png`, `fig6_distance_ratios.png`.
 
 use super::config::Config;
 use super::runner::RUN_FILE;
@@ -158,6 +160,11 @@ pub struct Group {
     pub occlusion_converged: Vec<Summary>,
     /// The [`GEOMETRY_MEASURES`], in that order.
     pub geometry: Vec<Summary>,
+    /// SGD probe test accuracy at every epoch (up to `epoch`) all the group's runs were
+    /// evaluated at: the course of training (the paper's Fig 4 draws it).
+    pub linear_test_by_epoch: Vec<(i64, Summary)>,
+    /// The same for the converged probe.
+    pub converged_test_by_epoch: Vec<(i64, Summary)>,
 }
 
 impl Group {
@@ -480,7 +487,7 @@ pub fn build(root: &Path, epoch: Option<i64>) -> Result<Report, ReportError> {
             .find(|r| r.epochs.contains(&chosen))
             .map(|r| r.occlusion_levels.clone())
             .unwrap_or_default();
-        let mut measures: Vec<RunMeasures> = Vec::new();
+        let mut counted: Vec<(&Evaluations, RunMeasures)> = Vec::new();
         for run in members {
             let Some(row) = run.epochs.iter().rposition(|&e| e == chosen) else {
                 skipped.push(Skipped {
@@ -507,7 +514,7 @@ pub fn build(root: &Path, epoch: Option<i64>) -> Result<Report, ReportError> {
                 });
                 continue;
             }
-            if let Some(first) = measures.iter().find(|m| m.seed == run.seed) {
+            if let Some((_, first)) = counted.iter().find(|(_, m)| m.seed == run.seed) {
                 skipped.push(Skipped {
                     path: run.path.clone(),
                     reason: format!(
@@ -518,13 +525,23 @@ pub fn build(root: &Path, epoch: Option<i64>) -> Result<Report, ReportError> {
                 });
                 continue;
             }
-            measures.push(run.measures_at(row));
+            counted.push((run, run.measures_at(row)));
         }
-        if measures.is_empty() {
+        if counted.is_empty() {
             continue;
         }
-        measures.sort_by_key(|m| m.seed);
-        groups.push(summarise(dataset, condition, chosen, levels, measures));
+        counted.sort_by_key(|(_, m)| m.seed);
+        let mut group = summarise(
+            dataset,
+            condition,
+            chosen,
+            levels,
+            counted.iter().map(|(_, m)| m.clone()).collect(),
+        );
+        let runs: Vec<&Evaluations> = counted.iter().map(|(run, _)| *run).collect();
+        group.linear_test_by_epoch = course(&runs, chosen, |run| &run.linear_test);
+        group.converged_test_by_epoch = course(&runs, chosen, |run| &run.converged_test);
+        groups.push(group);
     }
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Report {
@@ -532,6 +549,36 @@ pub fn build(root: &Path, epoch: Option<i64>) -> Result<Report, ReportError> {
         groups,
         skipped,
     })
+}
+
+/// A measure at every epoch up to `last` that all `runs` were evaluated at.
+fn course(
+    runs: &[&Evaluations],
+    last: i64,
+    measure: fn(&Evaluations) -> &Vec<f64>,
+) -> Vec<(i64, Summary)> {
+    let mut epochs: Vec<i64> = runs[0]
+        .epochs
+        .iter()
+        .copied()
+        .filter(|&e| e <= last && runs.iter().all(|run| run.epochs.contains(&e)))
+        .collect();
+    epochs.sort_unstable();
+    epochs.dedup();
+    epochs
+        .into_iter()
+        .map(|epoch| {
+            let values = runs
+                .iter()
+                .map(|run| {
+                    let row = run.epochs.iter().rposition(|&e| e == epoch);
+                    row.and_then(|row| measure(run).get(row).copied())
+                        .unwrap_or(f64::NAN)
+                })
+                .collect();
+            (epoch, Summary::of(values))
+        })
+        .collect()
 }
 
 fn summarise(
@@ -557,6 +604,8 @@ fn summarise(
         geometry: (0..GEOMETRY_MEASURES.len())
             .map(|i| of(&|r| r.geometry[i]))
             .collect(),
+        linear_test_by_epoch: Vec::new(),
+        converged_test_by_epoch: Vec::new(),
         dataset,
         condition,
         epoch,
@@ -642,6 +691,43 @@ pub fn linear_separability_csv(report: &Report) -> String {
                 joined(&group.seeds()),
                 joined_numbers(&summary.values),
             ]);
+        }
+    }
+    out
+}
+
+/// `linear_separability_by_epoch.csv`: one row per group, probe and evaluated epoch (the
+/// test accuracy over training).
+pub fn linear_separability_by_epoch_csv(report: &Report) -> String {
+    let mut out = csv_line(&[
+        "dataset",
+        "condition",
+        "epoch",
+        "probe",
+        "n",
+        "mean",
+        "sem",
+        "seeds",
+        "values",
+    ]);
+    for group in &report.groups {
+        for (probe, course) in [
+            ("sgd", &group.linear_test_by_epoch),
+            ("converged", &group.converged_test_by_epoch),
+        ] {
+            for (epoch, summary) in course {
+                out += &csv_line(&[
+                    group.dataset.clone(),
+                    group.condition.clone(),
+                    epoch.to_string(),
+                    probe.into(),
+                    summary.n.to_string(),
+                    csv_number(summary.mean),
+                    csv_number(summary.sem),
+                    joined(&group.seeds()),
+                    joined_numbers(&summary.values),
+                ]);
+            }
         }
     }
     out
@@ -884,6 +970,38 @@ impl Report {
             md.push('\n');
         }
 
+        let _ = writeln!(md, "## Linear separability over training: SGD probe, test accuracy (%) by epoch\n\nAt every epoch all runs of a group were evaluated at; the converged probe's course is in linear_separability_by_epoch.csv.\n");
+        for dataset in &datasets {
+            let in_dataset: Vec<&Group> = self
+                .groups
+                .iter()
+                .filter(|g| &g.dataset == dataset)
+                .collect();
+            let mut epochs: Vec<i64> = in_dataset
+                .iter()
+                .flat_map(|g| g.linear_test_by_epoch.iter().map(|(e, _)| *e))
+                .collect();
+            epochs.sort_unstable();
+            epochs.dedup();
+            let _ = writeln!(md, "### {dataset}\n");
+            let mut header = vec!["condition".to_string(), "n".to_string()];
+            header.extend(epochs.iter().map(|e| format!("epoch {e}")));
+            md += &md_row(&header);
+            md += &md_rule(header.len());
+            for group in in_dataset {
+                let mut row = vec![group.condition.clone(), group.linear_test.n.to_string()];
+                row.extend(epochs.iter().map(|epoch| {
+                    group
+                        .linear_test_by_epoch
+                        .iter()
+                        .find(|(e, _)| e == epoch)
+                        .map_or("—".to_string(), |(_, s)| format_mean_sem(s, 100.0, 1))
+                }));
+                md += &md_row(&row);
+            }
+            md.push('\n');
+        }
+
         let _ = writeln!(md, "## Occlusion robustness: SGD probe, test accuracy (%) by occlusion probability p\n\nThe probe is trained on clean latents and tested on images with per-image tile masks. The converged probe's curves are in occlusion.csv.\n");
         for dataset in &datasets {
             let in_dataset: Vec<&Group> = self
@@ -1100,6 +1218,34 @@ pub fn render_figures(report: &Report, dir: &Path) -> Result<Vec<String>, Report
     written.push(name.to_string());
 
     for dataset in report.datasets() {
+        let name = format!("fig4_linear_separability_epochs_{dataset}.png");
+        let series: Vec<BandSeries> = report
+            .groups
+            .iter()
+            .filter(|g| g.dataset == dataset)
+            .map(|group| BandSeries {
+                label: format!(
+                    "{} (n = {})",
+                    display_name(&group.condition),
+                    group.linear_test.n
+                ),
+                points: group
+                    .linear_test_by_epoch
+                    .iter()
+                    .map(|(epoch, s)| (*epoch as f64, s.mean, s.sem))
+                    .collect(),
+            })
+            .collect();
+        figures::accuracy_band_plot(
+            &dir.join(&name),
+            &format!("Linear separability over training, {dataset} (SGD probe, mean ± SEM)"),
+            &series,
+            classes,
+        )?;
+        written.push(name);
+    }
+
+    for dataset in report.datasets() {
         let name = format!("fig5_occlusion_{dataset}.png");
         let series: Vec<BandSeries> = report
             .groups
@@ -1175,6 +1321,10 @@ pub fn write(report: &Report, out: &Path) -> Result<Vec<PathBuf>, ReportError> {
     for (name, text) in [
         ("report.md", report.markdown(&figures)),
         ("linear_separability.csv", linear_separability_csv(report)),
+        (
+            "linear_separability_by_epoch.csv",
+            linear_separability_by_epoch_csv(report),
+        ),
         ("occlusion.csv", occlusion_csv(report)),
         ("geometry.csv", geometry_csv(report)),
         ("runs.csv", runs_csv(report)),

@@ -226,37 +226,61 @@ pub fn occlusion_band_plot(
     series: &[BandSeries],
     classes: usize,
 ) -> Result<()> {
-    let mut lines = lines_from_series(
-        &series
-            .iter()
-            .map(|s| {
-                Series::new(
-                    s.label.clone(),
-                    s.points.iter().map(|&(x, y, _)| (x, y)).collect(),
-                )
-            })
-            .collect::<Vec<_>>(),
-        100.0,
-    );
-    for (line, series) in lines.iter_mut().zip(series) {
-        line.band = finite_band_runs(
-            series
-                .points
-                .iter()
-                .map(|&(x, y, error)| (x, 100.0 * (y - error), 100.0 * (y + error))),
-        );
-    }
     let spec = LineFigure {
         title,
         x_label: "occlusion probability p",
         y_label: "accuracy (%)",
-        lines,
+        lines: lines_with_bands(series, 100.0),
         x_range: Some((-0.03, 1.03)),
         y_range: None,
         reference: chance_line(classes),
         y_limits: Some((0.0, 100.0)),
     };
     render(path, FIGURE_SIZE, |root| draw_line_figure(root, &spec))
+}
+
+/// [`accuracy_plot`] with a band around each curve, e.g. mean ± SEM over seeds against epoch:
+/// accuracies and errors are fractions, drawn in percent.
+pub fn accuracy_band_plot(
+    path: &Path,
+    title: &str,
+    series: &[BandSeries],
+    classes: usize,
+) -> Result<()> {
+    let spec = LineFigure {
+        title,
+        x_label: "epoch",
+        y_label: "accuracy (%)",
+        lines: lines_with_bands(series, 100.0),
+        x_range: None,
+        y_range: None,
+        reference: chance_line(classes),
+        y_limits: Some((0.0, 100.0)),
+    };
+    render(path, FIGURE_SIZE, |root| draw_line_figure(root, &spec))
+}
+
+/// Lines through the `y` of each series, with bands of ± error, all scaled by `scale`.
+fn lines_with_bands(series: &[BandSeries], scale: f64) -> Vec<Line> {
+    let centres: Vec<Series> = series
+        .iter()
+        .map(|s| {
+            Series::new(
+                s.label.clone(),
+                s.points.iter().map(|&(x, y, _)| (x, y)).collect(),
+            )
+        })
+        .collect();
+    let mut lines = lines_from_series(&centres, scale);
+    for (line, series) in lines.iter_mut().zip(series) {
+        line.band = finite_band_runs(
+            series
+                .points
+                .iter()
+                .map(|&(x, y, error)| (x, scale * (y - error), scale * (y + error))),
+        );
+    }
+    lines
 }
 
 /// One bar: its height, an error drawn as a whisker of ± `error` (none if not finite), and the
