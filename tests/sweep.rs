@@ -585,3 +585,43 @@ fn a_cut_off_sweep_resumes_to_the_bits_of_an_uninterrupted_run() {
     );
     assert_unchanged(&before, &snapshot(&run_dir));
 }
+
+#[test]
+fn a_run_trained_without_evaluation_is_evaluated_and_reports_explain_what_is_missing() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let text_of_spec = spec("late", r#"["no_rem"]"#, "[0]", 1, 2);
+    std::fs::write(dir.join("late.toml"), &text_of_spec).unwrap();
+    let mut config = SweepSpec::from_toml(&text_of_spec).unwrap().tasks()[0]
+        .config
+        .clone();
+    config.out_dir = dir.join(&config.out_dir);
+    config.eval.every = 0;
+    experiment::train(&config, TrainOptions::default()).unwrap();
+
+    // Nothing evaluated yet: the report names the run and why it cannot use it.
+    let report = padsim(dir, &["report", "runs/late"]);
+    assert!(!report.status.success());
+    let stderr = text(&report.stderr);
+    assert!(
+        stderr.contains("synthetic_no_rem_seed0") && stderr.contains("no evaluation recorded"),
+        "{stderr}"
+    );
+
+    let stdout = assert_success(&padsim(dir, &["sweep", "late.toml"]), "sweep");
+    assert!(
+        stdout.contains(": evaluating") && stdout.contains(": finished"),
+        "{stdout}"
+    );
+    assert_complete(&dir.join("runs/late/synthetic_no_rem_seed0"), 1);
+    assert_success(&padsim(dir, &["report", "runs/late"]), "report");
+
+    let empty = tempfile::tempdir().unwrap();
+    let nothing = padsim(dir, &["report", &empty.path().to_string_lossy()]);
+    assert!(!nothing.status.success());
+    assert!(
+        text(&nothing.stderr).contains("no evaluated runs"),
+        "{}",
+        text(&nothing.stderr)
+    );
+}
