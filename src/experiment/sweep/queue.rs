@@ -235,6 +235,7 @@ fn run_task(task: &Task, options: &QueueOptions, running: &Mutex<Vec<u32>>) -> T
             println!("{tag}: failed: {reason}");
             return report(TaskOutcome::Failed(reason.clone()));
         }
+        _ if INTERRUPTS.load(Ordering::SeqCst) > 0 => return report(TaskOutcome::NotStarted),
         _ => {}
     }
     match launch(task, &action, options, running, &tag) {
@@ -309,6 +310,8 @@ fn launch(
     }
 
     let mut child = {
+        // Checked again under the lock the interrupt forwarding takes: either this child is
+        // started before an interrupt is passed on (and receives it), or it is not started.
         let mut running = running.lock().unwrap_or_else(|e| e.into_inner());
         if INTERRUPTS.load(Ordering::SeqCst) > 0 {
             return Ok(None);
