@@ -26,6 +26,13 @@ enum Command {
     /// Measure throughput on this machine: whole cycles, the encoder, and the GEMM ceiling
     /// they are compared with (medians over repeats; keep the machine otherwise idle).
     Bench(BenchArgs),
+    /// Run a sweep (conditions × seeds × data sets of a spec): here in a queue, one task of a
+    /// SLURM array (--task), or write the SLURM script (--slurm). Complete runs are skipped,
+    /// cut-off runs resumed.
+    Sweep(SweepArgs),
+    /// Summarise every run under DIR: linear separability, occlusion curves and distance
+    /// ratios per condition and data set (mean ± SEM over seeds), as Markdown, CSV and PNG.
+    Report(ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -51,6 +58,46 @@ struct BenchArgs {
     /// Print one JSON object per measurement instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// The sweep spec (TOML; see README, "Sweeps and reports").
+    spec: PathBuf,
+    /// Run only task I (0-based), with $SLURM_CPUS_PER_TASK threads if set.
+    #[arg(long, value_name = "I", conflicts_with_all = ["slurm", "list", "parallel"])]
+    task: Option<usize>,
+    /// Write <out>/<name>/sweep.slurm, a job array of one task per run, and say how to submit it.
+    #[arg(long, conflicts_with = "list")]
+    slurm: bool,
+    /// List the tasks and the state of their runs; run nothing.
+    #[arg(long)]
+    list: bool,
+    /// Runs at the same time (default: the spec's [local] parallel_runs).
+    #[arg(long, value_name = "N")]
+    parallel: Option<usize>,
+    /// Threads per run (default: the spec's, or $SLURM_CPUS_PER_TASK with --task).
+    #[arg(long, value_name = "T")]
+    threads: Option<usize>,
+    /// Output folder, replacing the spec's out_dir.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// A data set's folder: DATASET=DIR, or DIR alone when the sweep has one data set
+    /// (repeatable; default: the spec's data_dirs, else $PADSIM_DATA).
+    #[arg(long, value_name = "[DATASET=]DIR")]
+    data_dir: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The folder to search for run files (e.g. a sweep's folder).
+    dir: PathBuf,
+    /// Where to write report.md, the CSVs and figures (default: DIR/report).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Summarise the evaluation after E epochs (default: each group's latest).
+    #[arg(long, value_name = "E")]
+    epoch: Option<i64>,
 }
 
 #[derive(clap::Args)]
@@ -260,12 +307,69 @@ fn bench(args: BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn sweep(args: SweepArgs) -> Result<(), String> {
+    use experiment::sweep::{SpecOverrides, SweepCommand, SweepMode, INTERRUPTS};
+    let mode = match (args.task, args.slurm, args.list) {
+        (Some(i), _, _) => SweepMode::Task(i),
+        (None, true, _) => SweepMode::Slurm,
+        (None, false, true) => SweepMode::List,
+        (None, false, false) => SweepMode::Local,
+    };
+    if matches!(mode, SweepMode::Local | SweepMode::Task(_)) {
+        ctrlc::set_handler(|| {
+            if INTERRUPTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                eprintln!("\ninterrupt: running runs save a checkpoint after their current cycle (press Ctrl-C again to stop them at once)");
+            }
+        })
+        .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    }
+    let padsim =
+        std::env::current_exe().map_err(|e| format!("cannot find the padsim executable: {e}"))?;
+    experiment::sweep::execute(&SweepCommand {
+        spec: args.spec,
+        mode,
+        overrides: SpecOverrides {
+            out_dir: args.out,
+            data_dirs: args.data_dir,
+        },
+        parallel: args.parallel,
+        threads: args.threads,
+        padsim,
+    })
+}
+
+fn report(args: ReportArgs) -> Result<(), String> {
+    let out = args.out.unwrap_or_else(|| args.dir.join("report"));
+    let report = experiment::report::build(&args.dir, args.epoch).map_err(|e| e.to_string())?;
+    for skipped in &report.skipped {
+        eprintln!(
+            "warning: left out {}: {}",
+            skipped.path.display(),
+            skipped.reason
+        );
+    }
+    let written = experiment::report::write(&report, &out).map_err(|e| e.to_string())?;
+    let runs: usize = report.groups.iter().map(|g| g.runs.len()).sum();
+    println!(
+        "{runs} runs in {} groups; wrote {} files to {}:",
+        report.groups.len(),
+        written.len(),
+        out.display()
+    );
+    for path in written {
+        println!("  {}", path.display());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
         Command::Bench(args) => bench(args),
+        Command::Sweep(args) => sweep(args),
+        Command::Report(args) => report(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

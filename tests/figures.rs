@@ -5,8 +5,9 @@
 //! realistic ones at the top, edge cases in subdirectories.
 
 use padsim::record::figures::{
-    accuracy_plot, line_plot, loss_curves, occlusion_plot, pca_scatter, Series, FIGURE_SIZE,
-    LOSS_PANEL_SIZE, PALETTE,
+    accuracy_plot, bar_chart, line_plot, loss_curves, occlusion_band_plot, occlusion_plot,
+    pca_scatter, BandSeries, Bar, BarPanel, BarSeries, Series, FIGURE_SIZE, LOSS_PANEL_SIZE,
+    PALETTE,
 };
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -511,5 +512,162 @@ fn invalid_arguments_are_errors_and_write_nothing() {
     let missing = d.join("no/such/dir/f.png");
     let error = accuracy_plot(&missing, "t", &series, 10).unwrap_err();
     assert!(error.to_string().contains("f.png"), "{error}");
+    assert_eq!(std::fs::read_dir(d).unwrap().count(), 0, "nothing written");
+}
+
+/// Grouped bars of `conditions` × data sets, one bar per data set, with per-seed points.
+fn bar_panel(title: &str, conditions: &[&str], datasets: &[&str], noise: &mut Noise) -> BarPanel {
+    BarPanel {
+        title: title.into(),
+        y_label: "test accuracy (%)".into(),
+        categories: conditions.iter().map(|c| c.to_string()).collect(),
+        series: datasets
+            .iter()
+            .enumerate()
+            .map(|(d, dataset)| BarSeries {
+                label: dataset.to_string(),
+                bars: (0..conditions.len())
+                    .map(|c| {
+                        let points: Vec<f64> = (0..4)
+                            .map(|_| {
+                                40.0 + 15.0 * d as f64 - 2.0 * c as f64 + 3.0 * noise.uniform()
+                            })
+                            .collect();
+                        let mean = points.iter().sum::<f64>() / 4.0;
+                        Bar {
+                            value: mean,
+                            error: 0.8,
+                            points,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+        reference: Some((10.0, "chance (10%)".into())),
+    }
+}
+
+/// The colour of `colour` drawn at `alpha` over white.
+fn over_white(colour: [u8; 3], alpha: f64) -> [u8; 3] {
+    colour.map(|c| (255.0 * (1.0 - alpha) + c as f64 * alpha).round() as u8)
+}
+
+#[test]
+fn summary_figures_draw_bars_whiskers_and_bands() {
+    let (_guard, dir) = output_dir("summary");
+    let d = dir.as_path();
+    let mut noise = Noise(11);
+    let conditions = [
+        "full PAD",
+        "no NREM",
+        "no REM",
+        "Wake only",
+        "no memory mix",
+        "reversed sleep",
+        "NREM mixed memories",
+        "REM noise only",
+        "REM memories only",
+    ];
+    let panels = [
+        bar_panel("SGD probe", &conditions, &["cifar10", "svhn"], &mut noise),
+        bar_panel(
+            "converged probe",
+            &conditions,
+            &["cifar10", "svhn"],
+            &mut noise,
+        ),
+    ];
+    bar_chart(&d.join("bars.png"), "Linear separability", &panels).unwrap();
+    let image = Image::decode(&d.join("bars.png"));
+    assert_eq!(image.height, FIGURE_SIZE.1);
+    check_figure(d, "bars.png", (image.width, image.height));
+    for colour in &PALETTE[..2] {
+        // Two panels of nine bars each, every bar tens of pixels wide and hundreds high.
+        assert!(
+            image.count(*colour) > 50_000,
+            "{colour:?}: {}",
+            image.count(*colour)
+        );
+    }
+    assert!(
+        image.count(PALETTE[2]) < 10,
+        "a third series colour is not used"
+    );
+
+    let curves: Vec<BandSeries> = conditions[..4]
+        .iter()
+        .enumerate()
+        .map(|(i, label)| BandSeries {
+            label: label.to_string(),
+            points: (0..=10)
+                .map(|s| {
+                    let p = s as f64 / 10.0;
+                    (p, (0.55 - 0.1 * i as f64) * (1.0 - p) + 0.1 * p, 0.02)
+                })
+                .collect(),
+        })
+        .collect();
+    occlusion_band_plot(&d.join("bands.png"), "Occlusion robustness", &curves, 10).unwrap();
+    let image = check_figure(d, "bands.png", FIGURE_SIZE);
+    // The translucent band around the first curve (18% of its colour over white).
+    let band = over_white(PALETTE[0], 0.18);
+    let near = |p: &[u8; 3]| p.iter().zip(&band).all(|(a, b)| a.abs_diff(*b) <= 2);
+    let band_pixels = image.pixels.iter().filter(|p| near(p)).count();
+    assert!(band_pixels > 1_000, "{band_pixels} band pixels");
+
+    // Missing bars and errors, empty panels, NaN curves: drawn, not failed.
+    let mut holes = bar_panel("holes", &conditions[..3], &["cifar10"], &mut noise);
+    holes.series[0].bars[1] = Bar {
+        value: f64::NAN,
+        error: f64::NAN,
+        points: vec![],
+    };
+    holes.series[0].bars[2].error = f64::NAN;
+    holes.series[0].bars[2].points = vec![f64::NAN, 30.0];
+    let empty = BarPanel {
+        title: "empty".into(),
+        ..BarPanel::default()
+    };
+    bar_chart(&d.join("holes.png"), "holes", &[holes, empty]).unwrap();
+    let image = Image::decode(&d.join("holes.png"));
+    assert!(image.distinct_colours() >= 4);
+    let nan_curves = [
+        BandSeries {
+            label: "NaN".into(),
+            points: vec![(0.0, f64::NAN, 0.1), (0.5, 0.5, f64::NAN), (1.0, 0.4, 0.05)],
+        },
+        BandSeries::default(),
+    ];
+    occlusion_band_plot(&d.join("nan_bands.png"), "NaN", &nan_curves, 10).unwrap();
+    assert_eq!(
+        (
+            Image::decode(&d.join("nan_bands.png")).width,
+            Image::decode(&d.join("nan_bands.png")).height
+        ),
+        FIGURE_SIZE
+    );
+    assert_no_temporaries(d);
+}
+
+#[test]
+fn bar_charts_refuse_mismatched_bars() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let error = bar_chart(&d.join("none.png"), "t", &[]).unwrap_err();
+    assert!(error.to_string().contains("no panel"), "{error}");
+    let panel = BarPanel {
+        title: "p".into(),
+        categories: vec!["a".into(), "b".into()],
+        series: vec![BarSeries {
+            label: "s".into(),
+            bars: vec![Bar::default()],
+        }],
+        ..BarPanel::default()
+    };
+    let error = bar_chart(&d.join("short.png"), "t", &[panel]).unwrap_err();
+    assert!(
+        error.to_string().contains("1 bars for 2 categories"),
+        "{error}"
+    );
     assert_eq!(std::fs::read_dir(d).unwrap().count(), 0, "nothing written");
 }

@@ -483,16 +483,23 @@ fn run_evaluation(
     Ok(())
 }
 
-/// A checkpoint may be resumed by the same configuration, possibly with more epochs.
-fn check_resumable(config: &Config, stored: &str) -> Result<(), String> {
+/// Whether a checkpoint (or run file) whose configuration is the TOML text `stored` may be
+/// continued by `config`: only the number of epochs, the thread count, how often to evaluate,
+/// what is recorded, and where the data and the runs live may differ, as none of them changes
+/// the numbers (a cluster may stage the data at another path; a sweep may keep fewer
+/// checkpoints than a single run's configuration).
+pub fn check_resumable(config: &Config, stored: &str) -> Result<(), String> {
     let stored =
         Config::from_toml(stored).map_err(|e| format!("its configuration does not parse: {e}"))?;
     let mut same = config.clone();
     same.epochs = stored.epochs;
     same.threads = stored.threads;
     same.eval.every = stored.eval.every;
+    same.record = stored.record;
+    same.data_dir.clone_from(&stored.data_dir);
+    same.out_dir.clone_from(&stored.out_dir);
     if same != stored {
-        return Err("it was written by a different configuration (only epochs, threads and eval.every may change on resume)".into());
+        return Err("it was written by a different configuration (only epochs, threads, eval.every, record, data_dir and out_dir may change on resume)".into());
     }
     Ok(())
 }

@@ -58,6 +58,17 @@ pub struct Checkpoint {
     pub scalars: Vec<(String, f64)>,
 }
 
+/// Where a checkpoint stands, read by [`Checkpoint::read_header`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointHeader {
+    /// The run's configuration as TOML text.
+    pub config_toml: String,
+    /// Epochs completed.
+    pub epoch: u64,
+    /// Batches completed within the current epoch.
+    pub batch: u64,
+}
+
 /// The moments of one Adam optimiser.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimiserState {
@@ -81,6 +92,14 @@ pub struct RngState {
 }
 
 impl Checkpoint {
+    /// Reads only where a checkpoint stands (configuration, epoch, batch), without its arrays:
+    /// enough to tell whether a run is finished, and far cheaper than [`Checkpoint::read`].
+    pub fn read_header(path: impl AsRef<Path>) -> Result<CheckpointHeader> {
+        let path = path.as_ref();
+        let file = File::open(path).context(path, || "opening checkpoint")?;
+        Reader { path }.header(&file)
+    }
+
     /// Writes the checkpoint to `path` atomically: to `<path>.tmp` first, then synced, renamed
     /// over `path`, and the directory synced. A crash before the rename leaves the previous
     /// checkpoint untouched (and a stray `<path>.tmp`, which the next write replaces).
@@ -110,25 +129,11 @@ impl Checkpoint {
         let path = path.as_ref();
         let file = File::open(path).context(path, || "opening checkpoint")?;
         let reader = Reader { path };
-
-        let format_version = reader.u64_attribute(&file, "format_version")?;
-        if format_version != CHECKPOINT_FORMAT_VERSION {
-            return Err(RecordError::invalid(
-                path,
-                "reading checkpoint",
-                format!(
-                    "format version {format_version}; this padsim reads version {CHECKPOINT_FORMAT_VERSION}"
-                ),
-            ));
-        }
-        let config_toml = file
-            .attr("config")
-            .and_then(|attr| attr.read_scalar::<VarLenUnicode>())
-            .context(path, || "reading attribute config")?
-            .as_str()
-            .to_owned();
-        let epoch = reader.u64_attribute(&file, "epoch")?;
-        let batch = reader.u64_attribute(&file, "batch")?;
+        let CheckpointHeader {
+            config_toml,
+            epoch,
+            batch,
+        } = reader.header(&file)?;
         let parameters = reader.arrays(&file, "parameters")?;
         let extra = reader.arrays(&file, "extra")?;
         let scalars = read_scalars(&file, path)?;
@@ -370,6 +375,32 @@ struct Reader<'p> {
 }
 
 impl Reader<'_> {
+    /// The root attributes: format version (checked), configuration, epoch and batch.
+    fn header(&self, file: &File) -> Result<CheckpointHeader> {
+        let path = self.path;
+        let format_version = self.u64_attribute(file, "format_version")?;
+        if format_version != CHECKPOINT_FORMAT_VERSION {
+            return Err(RecordError::invalid(
+                path,
+                "reading checkpoint",
+                format!(
+                    "format version {format_version}; this padsim reads version {CHECKPOINT_FORMAT_VERSION}"
+                ),
+            ));
+        }
+        let config_toml = file
+            .attr("config")
+            .and_then(|attr| attr.read_scalar::<VarLenUnicode>())
+            .context(path, || "reading attribute config")?
+            .as_str()
+            .to_owned();
+        Ok(CheckpointHeader {
+            config_toml,
+            epoch: self.u64_attribute(file, "epoch")?,
+            batch: self.u64_attribute(file, "batch")?,
+        })
+    }
+
     fn u64_attribute(&self, location: &Location, name: &str) -> Result<u64> {
         location
             .attr(name)

@@ -210,6 +210,153 @@ pub fn loss_curves(path: &Path, title: &str, losses: &[(String, String, Vec<f64>
     })
 }
 
+/// A curve with an uncertainty: points `(x, y, error)`, drawn as a line through `y` in a shaded
+/// band from `y − error` to `y + error` (no band where the error is not finite).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BandSeries {
+    pub label: String,
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// [`occlusion_plot`] with a band around each curve, e.g. mean ± SEM over seeds: accuracies and
+/// errors are fractions, drawn in percent.
+pub fn occlusion_band_plot(
+    path: &Path,
+    title: &str,
+    series: &[BandSeries],
+    classes: usize,
+) -> Result<()> {
+    let spec = LineFigure {
+        title,
+        x_label: "occlusion probability p",
+        y_label: "accuracy (%)",
+        lines: lines_with_bands(series, 100.0),
+        x_range: Some((-0.03, 1.03)),
+        y_range: None,
+        reference: chance_line(classes),
+        y_limits: Some((0.0, 100.0)),
+    };
+    render(path, FIGURE_SIZE, |root| draw_line_figure(root, &spec))
+}
+
+/// [`accuracy_plot`] with a band around each curve, e.g. mean ± SEM over seeds against epoch:
+/// accuracies and errors are fractions, drawn in percent.
+pub fn accuracy_band_plot(
+    path: &Path,
+    title: &str,
+    series: &[BandSeries],
+    classes: usize,
+) -> Result<()> {
+    let spec = LineFigure {
+        title,
+        x_label: "epoch",
+        y_label: "accuracy (%)",
+        lines: lines_with_bands(series, 100.0),
+        x_range: None,
+        y_range: None,
+        reference: chance_line(classes),
+        y_limits: Some((0.0, 100.0)),
+    };
+    render(path, FIGURE_SIZE, |root| draw_line_figure(root, &spec))
+}
+
+/// Lines through the `y` of each series, with bands of ± error, all scaled by `scale`.
+fn lines_with_bands(series: &[BandSeries], scale: f64) -> Vec<Line> {
+    let centres: Vec<Series> = series
+        .iter()
+        .map(|s| {
+            Series::new(
+                s.label.clone(),
+                s.points.iter().map(|&(x, y, _)| (x, y)).collect(),
+            )
+        })
+        .collect();
+    let mut lines = lines_from_series(&centres, scale);
+    for (line, series) in lines.iter_mut().zip(series) {
+        line.band = finite_band_runs(
+            series
+                .points
+                .iter()
+                .map(|&(x, y, error)| (x, scale * (y - error), scale * (y + error))),
+        );
+    }
+    lines
+}
+
+/// One bar: its height, an error drawn as a whisker of ± `error` (none if not finite), and the
+/// values it summarises, drawn as small circles over it (e.g. one per seed).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Bar {
+    pub value: f64,
+    pub error: f64,
+    pub points: Vec<f64>,
+}
+
+/// Bars of one colour: one per category, in the panel's category order (a non-finite value
+/// leaves its slot empty).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BarSeries {
+    pub label: String,
+    pub bars: Vec<Bar>,
+}
+
+/// One panel of grouped bars: per category, one bar of each series side by side.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BarPanel {
+    pub title: String,
+    pub y_label: String,
+    /// Category labels under the groups (wrapped onto up to three lines at spaces).
+    pub categories: Vec<String>,
+    pub series: Vec<BarSeries>,
+    /// A dashed horizontal line `(y, legend label)`, e.g. chance level.
+    pub reference: Option<(f64, String)>,
+}
+
+/// Grouped bar charts with error whiskers, panels side by side under one title, and one legend
+/// (series labels of the first panel, then the first panel's reference line). The y axis starts
+/// at zero (or below, for negative values) and covers bars, whiskers, points and reference.
+///
+/// Fails (without writing) if there is no panel or a series has not one bar per category.
+pub fn bar_chart(path: &Path, title: &str, panels: &[BarPanel]) -> Result<()> {
+    let operation = "drawing bar chart";
+    if panels.is_empty() {
+        return Err(RecordError::invalid(path, operation, "no panel to draw"));
+    }
+    for panel in panels {
+        if let Some(series) = panel
+            .series
+            .iter()
+            .find(|s| s.bars.len() != panel.categories.len())
+        {
+            return Err(RecordError::invalid(
+                path,
+                operation,
+                format!(
+                    "series {:?} of panel {:?} has {} bars for {} categories",
+                    series.label,
+                    panel.title,
+                    series.bars.len(),
+                    panel.categories.len()
+                ),
+            ));
+        }
+    }
+    let panel_width = panels
+        .iter()
+        .map(|p| 140 + p.categories.len() * (44 + 20 * p.series.len().max(1)))
+        .max()
+        .unwrap_or(0)
+        .clamp(420, 1400) as u32;
+    let width = u32::try_from(panels.len())
+        .ok()
+        .and_then(|n| n.checked_mul(panel_width))
+        .and_then(|w| w.checked_add(240))
+        .ok_or_else(|| RecordError::invalid(path, operation, "too many panels"))?;
+    render(path, (width, FIGURE_SIZE.1), |root| {
+        draw_bar_figure(root, title, panels)
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Drawing.
 
@@ -223,6 +370,8 @@ struct Line {
     color: RGBColor,
     marker: Marker,
     runs: Vec<Vec<(f64, f64)>>,
+    /// Runs of `(x, low, high)`: a shaded band around the line (e.g. ± SEM); often empty.
+    band: Vec<Vec<(f64, f64, f64)>>,
 }
 
 impl Line {
@@ -299,6 +448,7 @@ fn lines_from_series(series: &[Series], scale: f64) -> Vec<Line> {
             color: palette(index),
             marker: series_marker(index),
             runs: finite_runs(series.points.iter().map(|&(x, y)| (x, y * scale))),
+            band: Vec::new(),
         })
         .collect()
 }
@@ -310,6 +460,25 @@ fn finite_runs(points: impl IntoIterator<Item = (f64, f64)>) -> Vec<Vec<(f64, f6
     for (x, y) in points {
         if x.is_finite() && y.is_finite() {
             run.push((x, y));
+        } else if !run.is_empty() {
+            runs.push(std::mem::take(&mut run));
+        }
+    }
+    if !run.is_empty() {
+        runs.push(run);
+    }
+    runs
+}
+
+/// Splits a band into runs of points with finite coordinates and bounds.
+fn finite_band_runs(
+    points: impl IntoIterator<Item = (f64, f64, f64)>,
+) -> Vec<Vec<(f64, f64, f64)>> {
+    let mut runs = Vec::new();
+    let mut run = Vec::new();
+    for (x, low, high) in points {
+        if x.is_finite() && low.is_finite() && high.is_finite() {
+            run.push((x, low, high));
         } else if !run.is_empty() {
             runs.push(std::mem::take(&mut run));
         }
@@ -807,6 +976,9 @@ fn draw_lines(
             ))?;
         }
     }
+    for line in lines {
+        draw_band(&mut chart, axes, line)?;
+    }
     let plot = chart.plotting_area().strip_coord_spec();
     for line in lines {
         let total: usize = line.runs.iter().map(Vec::len).sum();
@@ -878,9 +1050,14 @@ fn draw_line_figure(root: &Area, figure: &LineFigure) -> DrawResult {
     let x = figure
         .x_range
         .unwrap_or_else(|| padded_range(points().map(|p| p.0), 0.04));
+    let band = figure
+        .lines
+        .iter()
+        .flat_map(|line| line.band.iter().flatten())
+        .flat_map(|&(_, low, high)| [low, high]);
     let y = figure.y_range.unwrap_or_else(|| {
         let reference = figure.reference.as_ref().map(|r| r.y);
-        let (low, high) = padded_range(points().map(|p| p.1).chain(reference), 0.08);
+        let (low, high) = padded_range(points().map(|p| p.1).chain(reference).chain(band), 0.08);
         match figure.y_limits {
             Some((min, max)) => {
                 let margin = 0.03 * (max - min);
@@ -1051,6 +1228,7 @@ fn draw_loss_panels(
                         .enumerate()
                         .map(|(epoch, &value)| ((epoch + 1) as f64, value)),
                 ),
+                band: Vec::new(),
             })
             .collect();
         let inner = panel.margin(0, 0, 6, 10);
@@ -1076,6 +1254,281 @@ fn draw_loss_panels(
         }
     }
     Ok(())
+}
+
+/// Draws a line's band: a translucent polygon per run (clamped to the y axis; the x axis always
+/// covers the data), or a whisker for a run of one point.
+fn draw_band(chart: &mut Chart, axes: &Axes, line: &Line) -> DrawResult {
+    let clamp = |y: f64| y.clamp(axes.y.0, axes.y.1);
+    for run in &line.band {
+        if let [(x, low, high)] = run.as_slice() {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(*x, clamp(*low)), (*x, clamp(*high))],
+                line.color.stroke_width(2),
+            )))?;
+            continue;
+        }
+        let outline: Vec<(f64, f64)> = run
+            .iter()
+            .map(|&(x, _, high)| (x, clamp(high)))
+            .chain(run.iter().rev().map(|&(x, low, _)| (x, clamp(low))))
+            .collect();
+        chart.draw_series(std::iter::once(Polygon::new(
+            outline,
+            line.color.mix(0.18).filled(),
+        )))?;
+    }
+    Ok(())
+}
+
+fn draw_bar_figure(root: &Area, title: &str, panels: &[BarPanel]) -> DrawResult {
+    let body = draw_title(root, title, TITLE_SIZE)?;
+    let first = &panels[0];
+    let mut entries: Vec<LegendEntry> = first
+        .series
+        .iter()
+        .enumerate()
+        .map(|(index, series)| LegendEntry {
+            label: series.label.clone(),
+            color: palette(index),
+            line: LegendLine::None,
+            marker: Marker::Square,
+        })
+        .collect();
+    if let Some((_, label)) = &first.reference {
+        entries.push(LegendEntry {
+            label: label.clone(),
+            color: REFERENCE,
+            line: LegendLine::Dashed,
+            marker: Marker::None,
+        });
+    }
+    if panels.iter().any(|p| {
+        p.series
+            .iter()
+            .any(|s| s.bars.iter().any(|b| b.points.len() > 1))
+    }) {
+        entries.push(LegendEntry {
+            label: "single runs".into(),
+            color: TEXT,
+            line: LegendLine::None,
+            marker: Marker::HollowCircle,
+        });
+    }
+    let (width, _) = body.dim_in_pixel();
+    let (plots, legend) = if entries.is_empty() {
+        (body.clone(), None)
+    } else {
+        let legend_width = legend_column_width(&body, &entries, width / 4)?;
+        let (plots, legend) = body.split_horizontally(width - legend_width - 12);
+        (plots, Some(legend))
+    };
+    for (area, panel) in plots.split_evenly((1, panels.len())).iter().zip(panels) {
+        draw_bar_panel(area, panel, panels.len() > 1)?;
+    }
+    if let Some(legend) = legend {
+        draw_legend_column(&legend.margin(0, 0, 0, 12), &entries, 8)?;
+    }
+    Ok(())
+}
+
+/// Height in pixels of one line of category labels under a bar chart.
+const CATEGORY_LINE: i32 = 19;
+
+fn draw_bar_panel(area: &Area, panel: &BarPanel, titled: bool) -> DrawResult {
+    let area = if titled {
+        draw_title(&area.margin(0, 0, 6, 10), &panel.title, PANEL_TITLE_SIZE)?
+    } else {
+        area.clone()
+    };
+    let categories = panel.categories.len().max(1);
+    let values = panel
+        .series
+        .iter()
+        .flat_map(|s| s.bars.iter())
+        .flat_map(|bar| {
+            let whisker = if bar.error.is_finite() {
+                vec![bar.value - bar.error, bar.value + bar.error]
+            } else {
+                Vec::new()
+            };
+            std::iter::once(bar.value)
+                .chain(whisker)
+                .chain(bar.points.iter().copied())
+        });
+    let finite: Vec<f64> = values
+        .chain(panel.reference.as_ref().map(|r| r.0))
+        .filter(|v| v.is_finite())
+        .map(|v| v.clamp(-AXIS_LIMIT, AXIS_LIMIT))
+        .collect();
+    let has_bars = panel
+        .series
+        .iter()
+        .any(|s| s.bars.iter().any(|b| b.value.is_finite()));
+    let y = if finite.is_empty() {
+        (0.0, 1.0)
+    } else {
+        let low = finite.iter().copied().fold(0.0, f64::min);
+        let high = finite.iter().copied().fold(0.0, f64::max);
+        let span = if high > low { high - low } else { 1.0 };
+        (
+            if low < 0.0 { low - 0.08 * span } else { 0.0 },
+            high + 0.08 * span,
+        )
+    };
+    let x = (-0.5, categories as f64 - 0.5);
+    let (width, height) = area.dim_in_pixel();
+    let desc_style = text_style(AXIS_LABEL_SIZE, TEXT);
+    let y_desc = fit_text(
+        &area,
+        &panel.y_label,
+        &desc_style,
+        height.saturating_sub(90),
+    )?;
+    let label_area = 3 * CATEGORY_LINE as u32 + 16;
+    let mut chart = ChartBuilder::on(&area)
+        .margin_top(8)
+        .margin_right(16)
+        .margin_left(12)
+        .x_label_area_size(label_area)
+        .y_label_area_size(84)
+        .build_cartesian_2d(x.0..x.1, y.0..y.1)?;
+    let y_format = tick_formatter(y.0, y.1, 10);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(categories)
+        .x_label_formatter(&|_| String::new())
+        .y_labels(10)
+        .y_label_formatter(&y_format)
+        .y_desc(y_desc)
+        .label_style(text_style(TICK_SIZE, TEXT))
+        .axis_desc_style(desc_style)
+        .axis_style(AXIS.stroke_width(1))
+        .bold_line_style(GRID_BOLD.stroke_width(1))
+        .light_line_style(GRID_LIGHT.stroke_width(1))
+        .max_light_lines(1)
+        .draw()?;
+
+    let series_count = panel.series.len().max(1);
+    let bar_width = 0.8 / series_count as f64;
+    let plot = chart.plotting_area().strip_coord_spec();
+    let base = 0.0f64.clamp(y.0, y.1);
+    for (index, series) in panel.series.iter().enumerate() {
+        let color = palette(index);
+        for (category, bar) in series.bars.iter().enumerate() {
+            if !bar.value.is_finite() {
+                continue;
+            }
+            let left = category as f64 - 0.4 + index as f64 * bar_width;
+            let (left, right) = (left + 0.05 * bar_width, left + 0.95 * bar_width);
+            let centre = (left + right) / 2.0;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(left, base), (right, bar.value.clamp(y.0, y.1))],
+                color.filled(),
+            )))?;
+            if bar.error.is_finite() && bar.error > 0.0 {
+                let (low, high) = (
+                    (bar.value - bar.error).clamp(y.0, y.1),
+                    (bar.value + bar.error).clamp(y.0, y.1),
+                );
+                let cap = 0.1 * (right - left);
+                for segment in [
+                    vec![(centre, low), (centre, high)],
+                    vec![(centre - cap, low), (centre + cap, low)],
+                    vec![(centre - cap, high), (centre + cap, high)],
+                ] {
+                    chart.draw_series(std::iter::once(PathElement::new(
+                        segment,
+                        TEXT.stroke_width(2),
+                    )))?;
+                }
+            }
+            let finite_points: Vec<f64> = bar
+                .points
+                .iter()
+                .copied()
+                .filter(|p| p.is_finite())
+                .collect();
+            let spread = 0.4 * (right - left);
+            for (k, &value) in finite_points.iter().enumerate() {
+                let offset = if finite_points.len() > 1 {
+                    spread * (k as f64 / (finite_points.len() - 1) as f64 - 0.5)
+                } else {
+                    0.0
+                };
+                let point = (centre + offset, value.clamp(y.0, y.1));
+                draw_marker(
+                    &plot,
+                    Marker::HollowCircle,
+                    plot_coord(&chart, &point),
+                    3,
+                    TEXT,
+                )?;
+            }
+        }
+    }
+    if let Some((value, _)) = &panel.reference {
+        if *value >= y.0 && *value <= y.1 {
+            chart.draw_series(DashedLineSeries::new(
+                vec![(x.0, *value), (x.1, *value)],
+                9,
+                6,
+                REFERENCE.stroke_width(2),
+            ))?;
+        }
+    }
+
+    // Category labels, wrapped at spaces, centred under their groups.
+    let style = text_style(TICK_SIZE, TEXT);
+    let (base_x, base_y) = area.get_base_pixel();
+    let slot = ((width as i32 - 112) / categories as i32 - 6).max(8) as u32;
+    for (category, label) in panel.categories.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(category as f64, y.0));
+        let lines = wrap_label(&area, label, &style, slot, 3)?;
+        for (row, line) in lines.iter().enumerate() {
+            area.draw(&Text::new(
+                line.clone(),
+                (px - base_x, py - base_y + 8 + row as i32 * CATEGORY_LINE),
+                style.pos(Pos::new(HPos::Center, VPos::Top)),
+            ))?;
+        }
+    }
+    if !has_bars {
+        draw_no_data(&area.margin(8, label_area as i32, 84, 16))?;
+    }
+    Ok(())
+}
+
+/// `label` broken at spaces into at most `max_lines` lines of at most `max_width` pixels (the
+/// last line, and any single word too long, shortened with an ellipsis).
+fn wrap_label(
+    area: &Area,
+    label: &str,
+    style: &TextStyle,
+    max_width: u32,
+    max_lines: usize,
+) -> DrawResult<Vec<String>> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in label.split_whitespace() {
+        match lines.last_mut() {
+            Some(line)
+                if area.estimate_text_size(&format!("{line} {word}"), style)?.0 <= max_width =>
+            {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    if lines.len() > max_lines {
+        let rest = lines.split_off(max_lines - 1).join(" ");
+        lines.push(rest);
+    }
+    lines
+        .iter()
+        .map(|line| fit_text(area, line, style, max_width))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

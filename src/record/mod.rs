@@ -19,7 +19,9 @@ pub mod figures;
 mod images;
 mod run_file;
 
-pub use checkpoint::{Checkpoint, OptimiserState, RngState, CHECKPOINT_FORMAT_VERSION};
+pub use checkpoint::{
+    Checkpoint, CheckpointHeader, OptimiserState, RngState, CHECKPOINT_FORMAT_VERSION,
+};
 pub use error::{RecordError, Result};
 pub use images::{save_grid_png, to_u8};
 pub use run_file::{RunAttributes, RunFile};

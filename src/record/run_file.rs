@@ -286,6 +286,26 @@ impl RunFile {
         self.replace_dataset(path, ArrayView::from(values))
     }
 
+    /// Whether an object (group or dataset) exists at `path`, e.g. `eval/epoch`.
+    pub fn contains(&self, path: &str) -> bool {
+        let Ok(components) = object_path_components(&self.path, path) else {
+            return false;
+        };
+        let mut group: Group = (*self.file).clone();
+        for (depth, name) in components.iter().enumerate() {
+            if !group.link_exists(name) {
+                return false;
+            }
+            if depth + 1 < components.len() {
+                match group.group(name) {
+                    Ok(inner) => group = inner,
+                    Err(_) => return false,
+                }
+            }
+        }
+        true
+    }
+
     /// The 1-D f64 dataset at `path`.
     pub fn read_f64_1d(&self, path: &str) -> Result<Vec<f64>> {
         self.dataset(path)?
