@@ -382,6 +382,11 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
         epoch += 1;
         start_cycle = 0;
         partial = EpochLosses::default();
+        // The next cycle rebuilds the activity areas keep for their backward passes; freeing
+        // it here keeps the checkpoint's copies of the parameters from raising peak memory.
+        for area in brain.cortex.areas_mut() {
+            area.forget();
+        }
         snapshot::capture(&brain, config_toml.clone(), epoch as u64, 0, Vec::new())
             .write_atomic(&checkpoint_path)?;
         let keep = config.record.keep_checkpoints_every;
