@@ -206,6 +206,8 @@ impl CorticalArea {
         );
         self.activation
             .backward_in_place(trace.output.as_slice(), grad_output.as_mut_slice());
+        let mut dweight = self.weight.take_grad();
+        let mut dbias = self.bias.take_grad();
         let feedback = self.rule.feedback(self.weight.value.view());
         let feedback = feedback
             .as_slice()
@@ -213,16 +215,6 @@ impl CorticalArea {
         let g = self.geometry;
         let grid = trace.grid;
         let dy = grad_output.as_slice();
-        let mut dweight = self
-            .weight
-            .grad
-            .take()
-            .unwrap_or_else(|| ArrayD::zeros(self.weight.value.raw_dim()));
-        let mut dbias = self
-            .bias
-            .grad
-            .take()
-            .unwrap_or_else(|| ArrayD::zeros(self.bias.value.raw_dim()));
         let dw = dweight.as_slice_mut().expect("standard layout");
         let db = dbias.as_slice_mut().expect("standard layout");
         let mut dx = Vec::new();

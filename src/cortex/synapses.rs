@@ -15,6 +15,9 @@ pub struct Parameter {
     pub value: ArrayD<f32>,
     /// Gradient accumulated since the last [`Parameter::clear_grad`], if any.
     pub grad: Option<ArrayD<f32>>,
+    /// The memory of the last cleared gradient, reused by the next one: a cycle clears and
+    /// rebuilds every gradient three times, and fresh allocations of this size cost page faults.
+    recycled: Option<ArrayD<f32>>,
 }
 
 impl Parameter {
@@ -24,18 +27,36 @@ impl Parameter {
             name: name.into(),
             value,
             grad: None,
+            recycled: None,
         }
     }
 
     /// Forgets the gradient (set-to-none semantics).
     pub fn clear_grad(&mut self) {
-        self.grad = None;
+        if let Some(grad) = self.grad.take() {
+            self.recycled = Some(grad);
+        }
+    }
+
+    /// Takes the gradient out to accumulate into: the current one, or zeros if the parameter
+    /// has none. Give it back by setting `grad`.
+    pub fn take_grad(&mut self) -> ArrayD<f32> {
+        if let Some(grad) = self.grad.take() {
+            return grad;
+        }
+        match self.recycled.take() {
+            Some(mut buffer) if buffer.raw_dim() == self.value.raw_dim() => {
+                buffer.fill(0.0);
+                buffer
+            }
+            _ => ArrayD::zeros(self.value.raw_dim()),
+        }
     }
 
     /// The gradient buffer, created as zeros if this is the parameter's first gradient.
     pub fn grad_mut(&mut self) -> &mut ArrayD<f32> {
-        let shape = self.value.raw_dim();
-        self.grad.get_or_insert_with(|| ArrayD::zeros(shape))
+        let grad = self.take_grad();
+        self.grad.insert(grad)
     }
 
     /// Multiplies the gradient (if any) by `factor`: the conductor's plasticity sign.

@@ -60,11 +60,8 @@ impl Activation {
             Activation::Identity => {}
             Activation::LeakyRelu(slope) => {
                 let slope = real::<T>(slope);
-                for_each(u, |v| {
-                    if *v <= T::zero() {
-                        *v *= slope
-                    }
-                })
+                // A select rather than a branch, so the loop vectorises.
+                for_each(u, |v| *v = if *v <= T::zero() { *v * slope } else { *v })
             }
             Activation::Tanh => for_each(u, |v| *v = v.tanh()),
             Activation::Sigmoid => for_each(u, |v| *v = sigmoid(*v)),
@@ -80,9 +77,7 @@ impl Activation {
             Activation::LeakyRelu(slope) => {
                 let slope = real::<T>(slope);
                 for_each_pair(grad, output, |g, y| {
-                    if y <= T::zero() {
-                        *g *= slope
-                    }
+                    *g = if y <= T::zero() { *g * slope } else { *g }
                 })
             }
             Activation::Tanh => for_each_pair(grad, output, |g, y| *g *= T::one() - y * y),
