@@ -440,23 +440,31 @@ pub fn conv2d_backward<T: Real>(
         g.out_channels * rows,
         "conv2d backward: dweight size"
     );
-    accumulate_outer_products(dy, col, (g.out_channels, rows, cols), dweight);
-    accumulate_channel_sums(dy, g.out_channels, dbias);
-    if let Some(dx) = dx {
-        let dcol = reuse(scratch, rows * cols);
-        matmul(
-            rows,
-            cols,
-            g.out_channels,
-            feedback,
-            Op::Transposed,
-            dy,
-            Op::Plain,
-            T::zero(),
-            dcol,
-        );
-        col2im(dcol, grid, reuse(dx, grid.map_len()));
-    }
+    // The synaptic and the input gradient are independent: computed side by side, each
+    // one's serial stretches (the transposed add, col2im) leave threads to the other.
+    rayon::join(
+        || {
+            accumulate_outer_products(dy, col, (g.out_channels, rows, cols), dweight);
+            accumulate_channel_sums(dy, g.out_channels, dbias);
+        },
+        || {
+            if let Some(dx) = dx {
+                let dcol = reuse(scratch, rows * cols);
+                matmul(
+                    rows,
+                    cols,
+                    g.out_channels,
+                    feedback,
+                    Op::Transposed,
+                    dy,
+                    Op::Plain,
+                    T::zero(),
+                    dcol,
+                );
+                col2im(dcol, grid, reuse(dx, grid.map_len()));
+            }
+        },
+    );
 }
 
 /// Transposed-convolution forward. `x` is `[C_in, N, H, W]`, `weight` `[C_in, C_out, k, k]`.
@@ -553,21 +561,28 @@ pub fn conv_transpose2d_backward<T: Real>(
         g.in_channels * rows,
         "conv_transpose2d backward: dweight size"
     );
-    accumulate_outer_products(x, dcol, (g.in_channels, rows, cols), dweight);
-    accumulate_channel_sums(dy, g.out_channels, dbias);
-    if let Some(dx) = dx {
-        matmul(
-            g.in_channels,
-            cols,
-            rows,
-            feedback,
-            Op::Plain,
-            dcol,
-            Op::Plain,
-            T::zero(),
-            reuse(dx, g.in_channels * cols),
-        );
-    }
+    let dcol = &*dcol;
+    rayon::join(
+        || {
+            accumulate_outer_products(x, dcol, (g.in_channels, rows, cols), dweight);
+            accumulate_channel_sums(dy, g.out_channels, dbias);
+        },
+        || {
+            if let Some(dx) = dx {
+                matmul(
+                    g.in_channels,
+                    cols,
+                    rows,
+                    feedback,
+                    Op::Plain,
+                    dcol,
+                    Op::Plain,
+                    T::zero(),
+                    reuse(dx, g.in_channels * cols),
+                );
+            }
+        },
+    );
 }
 
 /// `dbias[c] += Σ` over channel `c` of a channel-major gradient, each channel summed in f64 in
