@@ -73,6 +73,29 @@ fn conv_forward(
     (y, col, grid)
 }
 
+/// Convolution backward of `r` into fresh buffers: `(dw, db, dx)`.
+fn conv_backward(
+    r: &[f64],
+    col: &[f64],
+    grid: &PatchGrid,
+    g: &ConvGeometry,
+    w: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (mut dw, mut db, mut dx) = (vec![0.0; w.len()], vec![0.0; g.out_channels], Vec::new());
+    conv::conv2d_backward(
+        r,
+        col,
+        grid,
+        g,
+        w,
+        &mut dw,
+        &mut db,
+        &mut Vec::new(),
+        Some(&mut dx),
+    );
+    (dw, db, dx)
+}
+
 /// Transposed-convolution forward into fresh buffers: `(y, grid)`.
 fn tconv_forward(
     x: &[f64],
@@ -103,20 +126,7 @@ fn conv2d_gradients_match_finite_differences() {
         let b = sample(co, seed + 2);
         let (y, col, grid) = conv_forward(&x, n, side, &g, &w, &b);
         let r = sample(y.len(), seed + 3);
-        let mut dw = vec![0.0; w.len()];
-        let mut db = vec![0.0; b.len()];
-        let (mut scratch, mut dx) = (Vec::new(), Vec::new());
-        conv::conv2d_backward(
-            &r,
-            &col,
-            &grid,
-            &g,
-            &w,
-            &mut dw,
-            &mut db,
-            &mut scratch,
-            Some(&mut dx),
-        );
+        let (dw, db, dx) = conv_backward(&r, &col, &grid, &g, &w);
         let l = |x: &[f64], w: &[f64], b: &[f64]| dot(&r, &conv_forward(x, n, side, &g, w, b).0);
         check(&format!("conv {g:?} dx"), &x, &dx, |x| l(x, &w, &b));
         check(&format!("conv {g:?} dw"), &w, &dw, |w| l(&x, w, &b));
@@ -186,30 +196,13 @@ fn weight_gradients_accumulate_across_calls() {
     let (y, col, grid) = conv_forward(&x, 2, 8, &g, &w, &b);
     let r = sample(y.len(), 10);
     let mut scratch = Vec::new();
+    let mut backward = |dw: &mut [f64], db: &mut [f64]| {
+        conv::conv2d_backward(&r, &col, &grid, &g, &w, dw, db, &mut scratch, None)
+    };
     let (mut dw1, mut db1) = (vec![0.0; w.len()], vec![0.0; 3]);
-    conv::conv2d_backward(
-        &r,
-        &col,
-        &grid,
-        &g,
-        &w,
-        &mut dw1,
-        &mut db1,
-        &mut scratch,
-        None,
-    );
+    backward(&mut dw1, &mut db1);
     let (mut dw2, mut db2) = (dw1.clone(), db1.clone());
-    conv::conv2d_backward(
-        &r,
-        &col,
-        &grid,
-        &g,
-        &w,
-        &mut dw2,
-        &mut db2,
-        &mut scratch,
-        None,
-    );
+    backward(&mut dw2, &mut db2);
     for (once, twice) in dw1.iter().chain(&db1).zip(dw2.iter().chain(&db2)) {
         assert!((2.0 * once - twice).abs() < 1e-12);
     }
@@ -249,19 +242,12 @@ fn reused_buffers_give_the_results_of_fresh_ones() {
             &mut scratch,
             Some(&mut dx),
         );
-        let (mut fresh_dw, mut fresh_db, mut fresh_dx) = (vec![0.0; w.len()], vec![0.0; 4], vec![]);
-        conv::conv2d_backward(
-            &r,
-            &fresh_col,
-            &grid,
-            &g,
-            &w,
-            &mut fresh_dw,
-            &mut fresh_db,
-            &mut Vec::new(),
-            Some(&mut fresh_dx),
+        let (fresh_dw, fresh_db, fresh_dx) = conv_backward(&r, &fresh_col, &grid, &g, &w);
+        assert_eq!(
+            (dx.as_slice(), dw, db),
+            (fresh_dx.as_slice(), fresh_dw, fresh_db),
+            "conv backward, batch {n}"
         );
-        assert_eq!(dx, fresh_dx, "conv backward, batch {n}");
         let z = sample(3 * n * 4 * 4, 50 + pass as u64);
         let tg = ConvGeometry {
             in_channels: 3,

@@ -658,148 +658,101 @@ fn joined_numbers(values: &[f64]) -> String {
         .join(";")
 }
 
-/// `linear_separability.csv`: one row per group, probe and split.
-pub fn linear_separability_csv(report: &Report) -> String {
-    let mut out = csv_line(&[
-        "dataset",
-        "condition",
-        "epoch",
-        "probe",
-        "split",
-        "n",
-        "mean",
-        "sem",
-        "seeds",
-        "values",
-    ]);
+/// A tidy CSV of summaries, `dataset, condition, <keys>, n, mean, sem, seeds, values`: one row
+/// for each `(key values, summary)` that `rows` gives for a group.
+fn summary_csv<'a>(
+    report: &'a Report,
+    keys: &[&str],
+    rows: impl Fn(&'a Group) -> Vec<(Vec<String>, &'a Summary)>,
+) -> String {
+    let mut header = vec!["dataset", "condition"];
+    header.extend_from_slice(keys);
+    header.extend(["n", "mean", "sem", "seeds", "values"]);
+    let mut out = csv_line(&header);
     for group in &report.groups {
-        for (probe, split, summary) in [
-            ("sgd", "test", &group.linear_test),
-            ("sgd", "train", &group.linear_train),
-            ("converged", "test", &group.converged_test),
-            ("converged", "train", &group.converged_train),
-        ] {
-            out += &csv_line(&[
-                group.dataset.clone(),
-                group.condition.clone(),
-                group.epoch.to_string(),
-                probe.into(),
-                split.into(),
+        for (key_values, summary) in rows(group) {
+            let mut cells = vec![group.dataset.clone(), group.condition.clone()];
+            cells.extend(key_values);
+            cells.extend([
                 summary.n.to_string(),
                 csv_number(summary.mean),
                 csv_number(summary.sem),
                 joined(&group.seeds()),
                 joined_numbers(&summary.values),
             ]);
+            out += &csv_line(&cells);
         }
     }
     out
+}
+
+/// `linear_separability.csv`: one row per group, probe and split.
+pub fn linear_separability_csv(report: &Report) -> String {
+    summary_csv(report, &["epoch", "probe", "split"], |group| {
+        [
+            ("sgd", "test", &group.linear_test),
+            ("sgd", "train", &group.linear_train),
+            ("converged", "test", &group.converged_test),
+            ("converged", "train", &group.converged_train),
+        ]
+        .into_iter()
+        .map(|(probe, split, summary)| {
+            let keys = vec![group.epoch.to_string(), probe.into(), split.into()];
+            (keys, summary)
+        })
+        .collect()
+    })
 }
 
 /// `linear_separability_by_epoch.csv`: one row per group, probe and evaluated epoch (the
 /// test accuracy over training).
 pub fn linear_separability_by_epoch_csv(report: &Report) -> String {
-    let mut out = csv_line(&[
-        "dataset",
-        "condition",
-        "epoch",
-        "probe",
-        "n",
-        "mean",
-        "sem",
-        "seeds",
-        "values",
-    ]);
-    for group in &report.groups {
-        for (probe, course) in [
+    summary_csv(report, &["epoch", "probe"], |group| {
+        [
             ("sgd", &group.linear_test_by_epoch),
             ("converged", &group.converged_test_by_epoch),
-        ] {
-            for (epoch, summary) in course {
-                out += &csv_line(&[
-                    group.dataset.clone(),
-                    group.condition.clone(),
-                    epoch.to_string(),
-                    probe.into(),
-                    summary.n.to_string(),
-                    csv_number(summary.mean),
-                    csv_number(summary.sem),
-                    joined(&group.seeds()),
-                    joined_numbers(&summary.values),
-                ]);
-            }
-        }
-    }
-    out
+        ]
+        .into_iter()
+        .flat_map(|(probe, course)| {
+            course
+                .iter()
+                .map(move |(epoch, summary)| (vec![epoch.to_string(), probe.into()], summary))
+        })
+        .collect()
+    })
 }
 
 /// `occlusion.csv`: one row per group, probe and occlusion level.
 pub fn occlusion_csv(report: &Report) -> String {
-    let mut out = csv_line(&[
-        "dataset",
-        "condition",
-        "epoch",
-        "probe",
-        "p",
-        "n",
-        "mean",
-        "sem",
-        "seeds",
-        "values",
-    ]);
-    for group in &report.groups {
-        for (probe, curve) in [
+    summary_csv(report, &["epoch", "probe", "p"], |group| {
+        [
             ("sgd", &group.occlusion_linear),
             ("converged", &group.occlusion_converged),
-        ] {
-            for (p, summary) in group.occlusion_levels.iter().zip(curve) {
-                out += &csv_line(&[
-                    group.dataset.clone(),
-                    group.condition.clone(),
-                    group.epoch.to_string(),
-                    probe.into(),
-                    csv_number(*p),
-                    summary.n.to_string(),
-                    csv_number(summary.mean),
-                    csv_number(summary.sem),
-                    joined(&group.seeds()),
-                    joined_numbers(&summary.values),
-                ]);
-            }
-        }
-    }
-    out
+        ]
+        .into_iter()
+        .flat_map(|(probe, curve)| {
+            group
+                .occlusion_levels
+                .iter()
+                .zip(curve)
+                .map(move |(p, summary)| {
+                    let keys = vec![group.epoch.to_string(), probe.into(), csv_number(*p)];
+                    (keys, summary)
+                })
+        })
+        .collect()
+    })
 }
 
 /// `geometry.csv`: one row per group and geometry measure.
 pub fn geometry_csv(report: &Report) -> String {
-    let mut out = csv_line(&[
-        "dataset",
-        "condition",
-        "epoch",
-        "measure",
-        "n",
-        "mean",
-        "sem",
-        "seeds",
-        "values",
-    ]);
-    for group in &report.groups {
-        for (measure, summary) in GEOMETRY_MEASURES.iter().zip(&group.geometry) {
-            out += &csv_line(&[
-                group.dataset.clone(),
-                group.condition.clone(),
-                group.epoch.to_string(),
-                measure.to_string(),
-                summary.n.to_string(),
-                csv_number(summary.mean),
-                csv_number(summary.sem),
-                joined(&group.seeds()),
-                joined_numbers(&summary.values),
-            ]);
-        }
-    }
-    out
+    summary_csv(report, &["epoch", "measure"], |group| {
+        GEOMETRY_MEASURES
+            .iter()
+            .zip(&group.geometry)
+            .map(|(measure, summary)| (vec![group.epoch.to_string(), measure.to_string()], summary))
+            .collect()
+    })
 }
 
 /// `runs.csv`: one row per run counted.

@@ -115,17 +115,7 @@ pub fn line_plot(
 /// dashed horizontal line at chance level (1/`classes`; none if `classes = 0`). The y range
 /// covers the data and the chance line, within 0–100% (plus a small margin).
 pub fn accuracy_plot(path: &Path, title: &str, series: &[Series], classes: usize) -> Result<()> {
-    let spec = LineFigure {
-        title,
-        x_label: "epoch",
-        y_label: "accuracy (%)",
-        lines: lines_from_series(series, 100.0),
-        x_range: None,
-        y_range: None,
-        reference: chance_line(classes),
-        y_limits: Some((0.0, 100.0)),
-    };
-    render(path, FIGURE_SIZE, |root| draw_line_figure(root, &spec))
+    accuracy_figure(path, title, lines_from_series(series, 100.0), classes)
 }
 
 /// Occlusion robustness: accuracy (fractions, drawn in percent) against the occlusion
@@ -133,17 +123,7 @@ pub fn accuracy_plot(path: &Path, title: &str, series: &[Series], classes: usize
 /// line at 1/`classes` (none if `classes = 0`). The x axis always spans [0, 1]; the y range is
 /// chosen as in [`accuracy_plot`].
 pub fn occlusion_plot(path: &Path, title: &str, series: &[Series], classes: usize) -> Result<()> {
-    let spec = LineFigure {
-        title,
-        x_label: "occlusion probability p",
-        y_label: "accuracy (%)",
-        lines: lines_from_series(series, 100.0),
-        x_range: Some((-0.03, 1.03)),
-        y_range: None,
-        reference: chance_line(classes),
-        y_limits: Some((0.0, 100.0)),
-    };
-    render(path, FIGURE_SIZE, |root| draw_line_figure(root, &spec))
+    occlusion_figure(path, title, lines_from_series(series, 100.0), classes)
 }
 
 /// PCA scatter of latents: `clean[i]` is a point of class `labels[i]`, coloured by class
@@ -226,17 +206,7 @@ pub fn occlusion_band_plot(
     series: &[BandSeries],
     classes: usize,
 ) -> Result<()> {
-    let spec = LineFigure {
-        title,
-        x_label: "occlusion probability p",
-        y_label: "accuracy (%)",
-        lines: lines_with_bands(series, 100.0),
-        x_range: Some((-0.03, 1.03)),
-        y_range: None,
-        reference: chance_line(classes),
-        y_limits: Some((0.0, 100.0)),
-    };
-    render(path, FIGURE_SIZE, |root| draw_line_figure(root, &spec))
+    occlusion_figure(path, title, lines_with_bands(series, 100.0), classes)
 }
 
 /// [`accuracy_plot`] with a band around each curve, e.g. mean ± SEM over seeds against epoch:
@@ -247,12 +217,41 @@ pub fn accuracy_band_plot(
     series: &[BandSeries],
     classes: usize,
 ) -> Result<()> {
+    accuracy_figure(path, title, lines_with_bands(series, 100.0), classes)
+}
+
+/// Accuracy in percent against epoch, with the chance line at 1/`classes`.
+fn accuracy_figure(path: &Path, title: &str, lines: Vec<Line>, classes: usize) -> Result<()> {
+    percent_figure(path, title, "epoch", None, lines, classes)
+}
+
+/// Accuracy in percent against the occlusion probability (axis spanning [0, 1]).
+fn occlusion_figure(path: &Path, title: &str, lines: Vec<Line>, classes: usize) -> Result<()> {
+    let x_range = Some((-0.03, 1.03));
+    percent_figure(
+        path,
+        title,
+        "occlusion probability p",
+        x_range,
+        lines,
+        classes,
+    )
+}
+
+fn percent_figure(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    x_range: Option<(f64, f64)>,
+    lines: Vec<Line>,
+    classes: usize,
+) -> Result<()> {
     let spec = LineFigure {
         title,
-        x_label: "epoch",
+        x_label,
         y_label: "accuracy (%)",
-        lines: lines_with_bands(series, 100.0),
-        x_range: None,
+        lines,
+        x_range,
         y_range: None,
         reference: chance_line(classes),
         y_limits: Some((0.0, 100.0)),
