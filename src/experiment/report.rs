@@ -1071,6 +1071,28 @@ fn converged_test(group: &Group) -> &Summary {
 // ---------------------------------------------------------------------------------------------
 // Figures.
 
+/// One curve per condition of `dataset`, labelled with its number of seeds: `points` gives each
+/// group's `(x, mean, sem)`.
+fn band_series(
+    report: &Report,
+    dataset: &str,
+    points: impl Fn(&Group) -> Vec<(f64, f64, f64)>,
+) -> Vec<BandSeries> {
+    report
+        .groups
+        .iter()
+        .filter(|g| g.dataset == dataset)
+        .map(|group| BandSeries {
+            label: format!(
+                "{} (n = {})",
+                display_name(&group.condition),
+                group.linear_test.n
+            ),
+            points: points(group),
+        })
+        .collect()
+}
+
 /// A condition label as the paper's figures name it ("no NREM" for `no_nrem`), keeping any
 /// variant description.
 pub fn display_name(label: &str) -> String {
@@ -1172,23 +1194,13 @@ pub fn render_figures(report: &Report, dir: &Path) -> Result<Vec<String>, Report
 
     for dataset in report.datasets() {
         let name = format!("fig4_linear_separability_epochs_{dataset}.png");
-        let series: Vec<BandSeries> = report
-            .groups
-            .iter()
-            .filter(|g| g.dataset == dataset)
-            .map(|group| BandSeries {
-                label: format!(
-                    "{} (n = {})",
-                    display_name(&group.condition),
-                    group.linear_test.n
-                ),
-                points: group
-                    .linear_test_by_epoch
-                    .iter()
-                    .map(|(epoch, s)| (*epoch as f64, s.mean, s.sem))
-                    .collect(),
-            })
-            .collect();
+        let series = band_series(report, &dataset, |group| {
+            group
+                .linear_test_by_epoch
+                .iter()
+                .map(|(epoch, s)| (*epoch as f64, s.mean, s.sem))
+                .collect()
+        });
         figures::accuracy_band_plot(
             &dir.join(&name),
             &format!("Linear separability over training, {dataset} (SGD probe, mean ± SEM)"),
@@ -1200,24 +1212,14 @@ pub fn render_figures(report: &Report, dir: &Path) -> Result<Vec<String>, Report
 
     for dataset in report.datasets() {
         let name = format!("fig5_occlusion_{dataset}.png");
-        let series: Vec<BandSeries> = report
-            .groups
-            .iter()
-            .filter(|g| g.dataset == dataset)
-            .map(|group| BandSeries {
-                label: format!(
-                    "{} (n = {})",
-                    display_name(&group.condition),
-                    group.linear_test.n
-                ),
-                points: group
-                    .occlusion_levels
-                    .iter()
-                    .zip(&group.occlusion_linear)
-                    .map(|(&p, s)| (p, s.mean, s.sem))
-                    .collect(),
-            })
-            .collect();
+        let series = band_series(report, &dataset, |group| {
+            group
+                .occlusion_levels
+                .iter()
+                .zip(&group.occlusion_linear)
+                .map(|(&p, s)| (p, s.mean, s.sem))
+                .collect()
+        });
         figures::occlusion_band_plot(
             &dir.join(&name),
             &format!("Occlusion robustness, {dataset} (SGD probe, mean ± SEM)"),
