@@ -34,6 +34,7 @@ pub fn flops_performed() -> u64 {
 
 /// Products smaller than this many multiply-adds run on one thread: below it, waking the
 /// rayon pool costs more than it saves.
+#[cfg(not(feature = "blas"))]
 const PARALLEL_MIN_MACS: usize = 1 << 18;
 
 /// `c[m×n] = alpha·c + op(a)[m×k] · op(b)[k×n]`, all row-major and contiguous.
@@ -82,6 +83,7 @@ pub fn matmul<T: Real>(
 }
 
 /// Row and column strides of a row-major operand stored `rows×cols`, used as `op(stored)`.
+#[cfg(not(feature = "blas"))]
 fn strides(stored_cols: usize, op: Op) -> (isize, isize) {
     let ld = stored_cols as isize;
     match op {
