@@ -23,9 +23,14 @@
 //! reference encoder and generator, with PyTorch's weight layouts and semantics (cross-
 //! correlation, zero padding).
 //!
-//! Parallelism: im2col is split over its rows, col2im over (channel, image) slabs, each slab
-//! summed in a fixed order, and GEMM splits only its output, so every result is bit-identical
-//! whatever the number of threads.
+//! Parallelism: im2col is split over channels, col2im over (channel, image) slabs, each slab
+//! summed in a fixed order, GEMM splits only its output, and a layer's synaptic and input
+//! gradients (independent) run side by side, so every result is bit-identical whatever the
+//! number of threads.
+//!
+//! Buffers (`col`, `y`, scratch, `dx`) are passed in as `Vec`s and reused when their length
+//! already fits: an area calls the same shapes every cycle, so training does not allocate or
+//! zero its large matrices again.
 
 use super::gemm::{matmul, Op};
 use super::Real;
