@@ -841,6 +841,11 @@ impl Report {
         labels
     }
 
+    /// The groups of one data set, in report order.
+    pub fn groups_of<'a>(&'a self, dataset: &'a str) -> impl Iterator<Item = &'a Group> + 'a {
+        self.groups.iter().filter(move |g| g.dataset == dataset)
+    }
+
     /// The group of a data set and condition label.
     pub fn group(&self, dataset: &str, condition: &str) -> Option<&Group> {
         self.groups
@@ -925,11 +930,7 @@ impl Report {
 
         let _ = writeln!(md, "## Linear separability over training: SGD probe, test accuracy (%) by epoch\n\nAt every epoch all runs of a group were evaluated at; the converged probe's course is in linear_separability_by_epoch.csv.\n");
         for dataset in &datasets {
-            let in_dataset: Vec<&Group> = self
-                .groups
-                .iter()
-                .filter(|g| &g.dataset == dataset)
-                .collect();
+            let in_dataset: Vec<&Group> = self.groups_of(dataset).collect();
             let mut epochs: Vec<i64> = in_dataset
                 .iter()
                 .flat_map(|g| g.linear_test_by_epoch.iter().map(|(e, _)| *e))
@@ -957,11 +958,7 @@ impl Report {
 
         let _ = writeln!(md, "## Occlusion robustness: SGD probe, test accuracy (%) by occlusion probability p\n\nThe probe is trained on clean latents and tested on images with per-image tile masks. The converged probe's curves are in occlusion.csv.\n");
         for dataset in &datasets {
-            let in_dataset: Vec<&Group> = self
-                .groups
-                .iter()
-                .filter(|g| &g.dataset == dataset)
-                .collect();
+            let in_dataset: Vec<&Group> = self.groups_of(dataset).collect();
             let levels = &in_dataset[0].occlusion_levels;
             let _ = writeln!(md, "### {dataset}\n");
             let mut header = vec!["condition".to_string(), "n".to_string()];
@@ -1001,7 +998,7 @@ impl Report {
                 "clean-vs-occluded / inter-class distance",
             ]);
             md += &md_rule(4);
-            for group in self.groups.iter().filter(|g| &g.dataset == dataset) {
+            for group in self.groups_of(dataset) {
                 md += &md_row(&[
                     group.condition.clone(),
                     group.geometry[2].n.to_string(),
@@ -1079,9 +1076,7 @@ fn band_series(
     points: impl Fn(&Group) -> Vec<(f64, f64, f64)>,
 ) -> Vec<BandSeries> {
     report
-        .groups
-        .iter()
-        .filter(|g| g.dataset == dataset)
+        .groups_of(dataset)
         .map(|group| BandSeries {
             label: format!(
                 "{} (n = {})",

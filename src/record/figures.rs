@@ -712,6 +712,23 @@ fn legend_column_width(area: &Area, entries: &[LegendEntry], max_width: u32) -> 
     Ok((widest + SWATCH_WIDTH as u32 + 36).min(max_width))
 }
 
+/// `body` cut into the plot and, when there are legend entries, a legend column on the right
+/// as wide as its longest label needs, at most the fraction `numerator / denominator` of the
+/// width.
+fn split_off_legend<'a>(
+    body: &Area<'a>,
+    entries: &[LegendEntry],
+    (numerator, denominator): (u32, u32),
+) -> DrawResult<(Area<'a>, Option<Area<'a>>)> {
+    if entries.is_empty() {
+        return Ok((body.clone(), None));
+    }
+    let (width, _) = body.dim_in_pixel();
+    let legend_width = legend_column_width(body, entries, width * numerator / denominator)?;
+    let (plot, legend) = body.split_horizontally(width - legend_width - 12);
+    Ok((plot, Some(legend)))
+}
+
 /// A legend as one column at the top of `area`, framed.
 fn draw_legend_column(area: &Area, entries: &[LegendEntry], top: i32) -> DrawResult {
     if entries.is_empty() {
@@ -1071,14 +1088,7 @@ fn draw_line_figure(root: &Area, figure: &LineFigure) -> DrawResult {
         }
     });
     let entries = legend_entries(&figure.lines, figure.reference.as_ref());
-    let (width, _) = body.dim_in_pixel();
-    let (plot_area, legend_area) = if entries.is_empty() {
-        (body.clone(), None)
-    } else {
-        let legend_width = legend_column_width(&body, &entries, width * 2 / 5)?;
-        let (plot, legend) = body.split_horizontally(width - legend_width - 12);
-        (plot, Some(legend))
-    };
+    let (plot_area, legend_area) = split_off_legend(&body, &entries, (2, 5))?;
     let axes = Axes {
         x,
         y,
@@ -1141,14 +1151,7 @@ fn draw_pca(
             });
         }
     }
-    let (width, _) = body.dim_in_pixel();
-    let (plot_area, legend_area) = if entries.is_empty() {
-        (body.clone(), None)
-    } else {
-        let legend_width = legend_column_width(&body, &entries, width * 2 / 5)?;
-        let (plot, legend) = body.split_horizontally(width - legend_width - 12);
-        (plot, Some(legend))
-    };
+    let (plot_area, legend_area) = split_off_legend(&body, &entries, (2, 5))?;
     let axes = Axes {
         x,
         y,
@@ -1314,14 +1317,7 @@ fn draw_bar_figure(root: &Area, title: &str, panels: &[BarPanel]) -> DrawResult 
             marker: Marker::HollowCircle,
         });
     }
-    let (width, _) = body.dim_in_pixel();
-    let (plots, legend) = if entries.is_empty() {
-        (body.clone(), None)
-    } else {
-        let legend_width = legend_column_width(&body, &entries, width / 4)?;
-        let (plots, legend) = body.split_horizontally(width - legend_width - 12);
-        (plots, Some(legend))
-    };
+    let (plots, legend) = split_off_legend(&body, &entries, (1, 4))?;
     for (area, panel) in plots.split_evenly((1, panels.len())).iter().zip(panels) {
         draw_bar_panel(area, panel, panels.len() > 1)?;
     }
