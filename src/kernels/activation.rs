@@ -32,24 +32,34 @@ pub enum Activation {
 /// Below this many elements a pointwise pass stays on one thread.
 const PARALLEL_MIN_LEN: usize = 1 << 14;
 
-/// Applies `f` to every element, in parallel chunks for long slices; `f` is inlined per
-/// activation (a boxed closure here cost a dynamic call per element: 3% of a cycle).
-fn for_each<T: Real>(a: &mut [T], f: impl Fn(&mut T) + Sync + Send) {
+/// `a[i] ← f(a[i])`, in parallel chunks for long slices. `f` is copied into each chunk's
+/// loop, so the constants it captures sit in registers and the loop vectorises (called through
+/// a shared reference, LeakyReLU compiled to a scalar branch per element instead: a quarter
+/// of the encoder's time on images with mixed signs, measured).
+fn map_in_place<T: Real>(a: &mut [T], f: impl Fn(T) -> T + Copy + Sync + Send) {
+    let run = move |chunk: &mut [T]| {
+        let f = f;
+        chunk.iter_mut().for_each(|v| *v = f(*v));
+    };
     if a.len() < PARALLEL_MIN_LEN {
-        a.iter_mut().for_each(f);
+        run(a);
     } else {
-        a.par_chunks_mut(PARALLEL_MIN_LEN)
-            .for_each(|chunk| chunk.iter_mut().for_each(&f));
+        a.par_chunks_mut(PARALLEL_MIN_LEN).for_each(run);
     }
 }
 
-fn for_each_pair<T: Real>(a: &mut [T], b: &[T], f: impl Fn(&mut T, T) + Sync + Send) {
+/// `a[i] ← f(a[i], b[i])`, chunked like [`map_in_place`].
+fn zip_in_place<T: Real>(a: &mut [T], b: &[T], f: impl Fn(T, T) -> T + Copy + Sync + Send) {
+    let run = move |(xa, xb): (&mut [T], &[T])| {
+        let f = f;
+        xa.iter_mut().zip(xb).for_each(|(x, &y)| *x = f(*x, y));
+    };
     if a.len() < PARALLEL_MIN_LEN {
-        a.iter_mut().zip(b).for_each(|(x, &y)| f(x, y));
+        run((a, b));
     } else {
         a.par_chunks_mut(PARALLEL_MIN_LEN)
             .zip(b.par_chunks(PARALLEL_MIN_LEN))
-            .for_each(|(xa, xb)| xa.iter_mut().zip(xb).for_each(|(x, &y)| f(x, y)));
+            .for_each(run);
     }
 }
 
@@ -61,10 +71,10 @@ impl Activation {
             Activation::LeakyRelu(slope) => {
                 let slope = real::<T>(slope);
                 // A select rather than a branch, so the loop vectorises.
-                for_each(u, |v| *v = if *v <= T::zero() { *v * slope } else { *v })
+                map_in_place(u, move |v| if v <= T::zero() { v * slope } else { v })
             }
-            Activation::Tanh => for_each(u, |v| *v = v.tanh()),
-            Activation::Sigmoid => for_each(u, |v| *v = sigmoid(*v)),
+            Activation::Tanh => map_in_place(u, |v| v.tanh()),
+            Activation::Sigmoid => map_in_place(u, sigmoid),
         }
     }
 
@@ -76,12 +86,14 @@ impl Activation {
             Activation::Identity => {}
             Activation::LeakyRelu(slope) => {
                 let slope = real::<T>(slope);
-                for_each_pair(grad, output, |g, y| {
-                    *g = if y <= T::zero() { *g * slope } else { *g }
-                })
+                zip_in_place(
+                    grad,
+                    output,
+                    move |g, y| if y <= T::zero() { g * slope } else { g },
+                )
             }
-            Activation::Tanh => for_each_pair(grad, output, |g, y| *g *= T::one() - y * y),
-            Activation::Sigmoid => for_each_pair(grad, output, |g, y| *g *= y * (T::one() - y)),
+            Activation::Tanh => zip_in_place(grad, output, |g, y| g * (T::one() - y * y)),
+            Activation::Sigmoid => zip_in_place(grad, output, |g, y| g * (y * (T::one() - y))),
         }
     }
 }
