@@ -186,10 +186,10 @@ pub fn cycles(condition: Condition, settings: &BenchSettings, ceiling_gflops: f6
 /// The feedforward pathway alone, as feature extraction runs it (no learning): `units`
 /// passes over a data set of `batch` random images.
 pub fn encoder(settings: &BenchSettings, ceiling_gflops: f64) -> Throughput {
-    let (mut brain, _) = brain_and_batch(Condition::FullPad, 0);
+    let (brain, _) = brain_and_batch(Condition::FullPad, 0);
     let data = random_dataset(settings.batch);
     let (per_second, gflop) = time_units(&pool(settings.threads), settings, || {
-        features::encode(&mut brain.cortex.feedforward, &data, settings.batch, None);
+        features::encode(&brain.cortex.feedforward, &data, settings.batch, None);
     });
     summarise(
         "encoder".into(),

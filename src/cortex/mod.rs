@@ -12,6 +12,7 @@ mod feedback;
 mod feedforward;
 mod hippocampus;
 mod pathway;
+mod perception;
 mod synapses;
 
 pub use activity::Activity;
@@ -22,6 +23,7 @@ pub use feedback::FeedbackPathway;
 pub use feedforward::{FeedforwardPathway, Percept};
 pub use hippocampus::{Hippocampus, MemoryMix, ReplayPolicy};
 pub use pathway::Pathway;
+pub use perception::FrozenPerception;
 pub use synapses::Parameter;
 
 use ndarray_rand::rand::Rng;

@@ -7,11 +7,10 @@
 //! PAD equivalent: the reference's feature loop before the linear classifier
 //! (`with torch.no_grad(): z, _ = netE(x)` over the whole train and test loaders).
 
-use crate::cortex::{Activity, FeedforwardPathway};
+use crate::cortex::{FeedforwardPathway, FrozenPerception};
 use crate::data::{occlusion, Dataset};
 use ndarray::{s, Array2, Axis};
 use rayon::prelude::*;
-use std::sync::Mutex;
 use std::time::Instant;
 
 /// Per-image occlusion applied before encoding: tiles of `tile` pixels, each dropped with
@@ -41,22 +40,18 @@ pub struct Features {
 /// (measured: 64-image passes encode ~35% more images per second than 1000-image ones).
 pub const CHUNK: usize = 64;
 
-/// Encodes every image of `data` with `encoder`. Masks are drawn for `batch` images at a
-/// time, in order; each batch is encoded in [`CHUNK`]-image passes spread over the threads
-/// (each pass on its own copy of the encoder), so the result does not depend on the thread
-/// count.
+/// Encodes every image of `data` with `encoder`'s current synapses (frozen, see
+/// [`FrozenPerception`]). Masks are drawn for `batch` images at a time, in order; each batch
+/// is encoded in [`CHUNK`]-image passes spread over the threads, so the result does not
+/// depend on the thread count.
 pub fn encode(
-    encoder: &mut FeedforwardPathway,
+    encoder: &FeedforwardPathway,
     data: &Dataset,
     batch: usize,
     occluded: Option<&Occlusion>,
 ) -> Features {
     let started = Instant::now();
-    for area in encoder.areas_mut() {
-        area.forget();
-    }
-    // Idle encoder copies; a pass takes one (or makes one) and gives it back.
-    let idle: Mutex<Vec<FeedforwardPathway>> = Mutex::new(Vec::new());
+    let perception = FrozenPerception::new(encoder);
     let nz = encoder.latent.geometry.out_channels;
     let mut z = Array2::<f32>::zeros((data.len(), nz));
     let mut rng = occluded.map(|o| crate::rng::stream(o.seed, &o.purpose));
@@ -69,23 +64,11 @@ pub fn encode(
             let masks = occlusion::per_image_masks(indices.len(), o.tile, o.p, rng);
             occlusion::apply_per_image_masks(&mut images, &masks);
         }
-        let chunks: Vec<_> = images.axis_chunks_iter(Axis(0), CHUNK).collect();
-        let latents: Vec<Array2<f32>> = chunks
+        z.slice_mut(s![start..end, ..])
+            .axis_chunks_iter_mut(Axis(0), CHUNK)
             .into_par_iter()
-            .map(|chunk| {
-                let taken = idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-                let mut copy = taken.unwrap_or_else(|| encoder.clone());
-                let z = copy.forward(&Activity::from_nchw(chunk)).z;
-                idle.lock().unwrap_or_else(|e| e.into_inner()).push(copy);
-                z
-            })
-            .collect();
-        let mut row = start;
-        for latent in latents {
-            z.slice_mut(s![row..row + latent.nrows(), ..])
-                .assign(&latent);
-            row += latent.nrows();
-        }
+            .zip(images.axis_chunks_iter(Axis(0), CHUNK).into_par_iter())
+            .for_each(|(mut rows, chunk)| rows.assign(&perception.latents(chunk)));
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     Features {

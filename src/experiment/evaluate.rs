@@ -76,6 +76,10 @@ pub fn evaluate(
     epoch: usize,
 ) -> EvalReport {
     let started = Instant::now();
+    // The activity kept from training is not needed again before the next cycle.
+    for area in encoder.areas_mut() {
+        area.forget();
+    }
     let classes = split
         .train
         .class_names()
