@@ -262,17 +262,15 @@ pub fn im2col<T: Real>(map: &[T], grid: &PatchGrid, col: &mut [T]) {
             .for_each(|(rows, images)| transpose(images, n_images, plane, rows));
         return;
     }
+    let taps: Vec<_> = kernel_taps(grid).collect();
     col.par_chunks_mut(k * k * cols).enumerate().for_each_init(
         || vec![T::zero(); grid.phases_len()],
         |phases, (c, rows)| {
             for n in 0..n_images {
                 grid.split_phases(&map[(c * n_images + n) * plane..][..plane], phases);
-                for (tap, phase, shift) in kernel_taps(grid) {
+                for &(tap, phase, shift) in &taps {
                     let dst = &mut rows[tap * cols + n * oh * ow..][..oh * ow];
-                    let window = &phases[phase + shift..];
-                    for (oy, out) in dst.chunks_exact_mut(ow).enumerate() {
-                        out.copy_from_slice(&window[oy * pw..][..ow]);
-                    }
+                    gather_window(dst, &phases[phase + shift..], ow, pw);
                 }
             }
         },
@@ -299,22 +297,68 @@ pub fn col2im<T: Real>(col: &[T], grid: &PatchGrid, map: &mut [T]) {
             .for_each(|(images, rows)| transpose(rows, plane, n_images, images));
         return;
     }
+    let taps: Vec<_> = kernel_taps(grid).collect();
     map.par_chunks_mut(plane).enumerate().for_each_init(
         || vec![T::zero(); grid.phases_len()],
         |phases, (slab, dst)| {
             let (c, n) = (slab / n_images, slab % n_images);
             phases.fill(T::zero());
-            for (tap, phase, shift) in kernel_taps(grid) {
+            for &(tap, phase, shift) in &taps {
                 let src = &col[(c * k * k + tap) * cols + n * oh * ow..][..oh * ow];
-                let window = &mut phases[phase + shift..];
-                for (oy, from) in src.chunks_exact(ow).enumerate() {
-                    let line = &mut window[oy * pw..][..ow];
-                    line.iter_mut().zip(from).for_each(|(v, &d)| *v += d);
-                }
+                scatter_add_window(src, &mut phases[phase + shift..], ow, pw);
             }
             grid.merge_phases(phases, dst);
         },
     );
+}
+
+/// `packed` (rows of `width`, contiguous) ← the window of `plane` whose rows lie `pitch`
+/// apart. PAD's rows are 4, 8 or 16 wide: those widths are copied as fixed-size arrays, a
+/// few vector moves per row instead of a `memcpy` call.
+fn gather_window<T: Real>(packed: &mut [T], plane: &[T], width: usize, pitch: usize) {
+    fn fixed<const W: usize, T: Real>(packed: &mut [T], plane: &[T], pitch: usize) {
+        for (row, out) in packed.chunks_exact_mut(W).enumerate() {
+            let out: &mut [T; W] = out.try_into().expect("W-wide row");
+            *out = plane[row * pitch..][..W].try_into().expect("W-wide row");
+        }
+    }
+    match width {
+        4 => fixed::<4, T>(packed, plane, pitch),
+        8 => fixed::<8, T>(packed, plane, pitch),
+        16 => fixed::<16, T>(packed, plane, pitch),
+        _ => {
+            for (row, out) in packed.chunks_exact_mut(width).enumerate() {
+                out.copy_from_slice(&plane[row * pitch..][..width]);
+            }
+        }
+    }
+}
+
+/// The window of `plane` whose rows lie `pitch` apart += `packed` (rows of `width`,
+/// contiguous); fixed-size rows as in [`gather_window`].
+fn scatter_add_window<T: Real>(packed: &[T], plane: &mut [T], width: usize, pitch: usize) {
+    fn add<T: Real>(line: &mut [T], from: &[T]) {
+        line.iter_mut().zip(from).for_each(|(v, &d)| *v += d);
+    }
+    fn fixed<const W: usize, T: Real>(packed: &[T], plane: &mut [T], pitch: usize) {
+        for (row, from) in packed.chunks_exact(W).enumerate() {
+            let line: &mut [T; W] = (&mut plane[row * pitch..][..W])
+                .try_into()
+                .expect("W-wide row");
+            let from: &[T; W] = from.try_into().expect("W-wide row");
+            add(line, from);
+        }
+    }
+    match width {
+        4 => fixed::<4, T>(packed, plane, pitch),
+        8 => fixed::<8, T>(packed, plane, pitch),
+        16 => fixed::<16, T>(packed, plane, pitch),
+        _ => {
+            for (row, from) in packed.chunks_exact(width).enumerate() {
+                add(&mut plane[row * pitch..][..width], from);
+            }
+        }
+    }
 }
 
 /// Visits the index pairs `(i·cols + j, j·rows + i)` of a `rows×cols` row-major matrix and its
