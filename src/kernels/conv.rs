@@ -645,15 +645,23 @@ pub fn conv_transpose2d_backward<T: Real>(
 }
 
 /// `dbias[c] += Σ` over channel `c` of a channel-major gradient, each channel summed in f64 in
-/// order (so the result does not depend on the thread count).
+/// a fixed order (so the result does not depend on the thread count): eight running sums over
+/// interleaved elements, which vectorise (one running sum is a chain of dependent adds),
+/// then added up in order.
 fn accumulate_channel_sums<T: Real>(grad: &[T], channels: usize, dbias: &mut [T]) {
+    const LANES: usize = 8;
     assert_eq!(dbias.len(), channels);
     let per_channel = grad.len() / channels.max(1);
+    let wide = |v: &T| v.to_f64().unwrap_or(f64::NAN);
     dbias.par_iter_mut().enumerate().for_each(|(c, out)| {
-        let sum: f64 = grad[c * per_channel..(c + 1) * per_channel]
-            .iter()
-            .map(|v| v.to_f64().unwrap_or(f64::NAN))
-            .sum();
+        let values = &grad[c * per_channel..(c + 1) * per_channel];
+        let mut lanes = [0.0f64; LANES];
+        let blocks = values.chunks_exact(LANES);
+        let tail: f64 = blocks.remainder().iter().map(wide).sum();
+        for block in blocks {
+            lanes.iter_mut().zip(block).for_each(|(l, v)| *l += wide(v));
+        }
+        let sum = lanes.iter().sum::<f64>() + tail;
         *out += T::from_f64(sum).unwrap_or_else(T::nan);
     });
 }
