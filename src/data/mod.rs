@@ -128,19 +128,23 @@ impl DataError {
 /// Reads a whole file; a missing file becomes [`DataError::Missing`] with `expected` saying
 /// what the file should have been.
 pub(crate) fn read_file(path: &Path, expected: &str) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|source| {
-        if source.kind() == io::ErrorKind::NotFound {
-            DataError::Missing {
-                path: path.to_path_buf(),
-                expected: expected.to_string(),
-            }
-        } else {
-            DataError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
+    std::fs::read(path).map_err(|source| file_error(path, expected, source))
+}
+
+/// The error of a failed open or read of `path`: [`DataError::Missing`] (quoting `expected`)
+/// when there is no such file, [`DataError::Io`] otherwise.
+pub(crate) fn file_error(path: &Path, expected: &str, source: io::Error) -> DataError {
+    if source.kind() == io::ErrorKind::NotFound {
+        DataError::Missing {
+            path: path.to_path_buf(),
+            expected: expected.to_string(),
         }
-    })
+    } else {
+        DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// A labelled image set in memory: `len()` images of `channels × height × width` bytes each,
