@@ -191,7 +191,8 @@ fn logistic_fit_stops_where_the_finite_difference_gradient_is_below_tolerance() 
         assert!((mean[j] - probe.feature_mean[j]).abs() < 1e-12);
         assert!((std[j] - probe.feature_std[j]).abs() < 1e-12);
     }
-    let u = (&x64 - &mean) / &std;
+    // The probe keeps standardised features in f32 (computed in f64): round them the same way.
+    let u = ((&x64 - &mean) / &std).mapv(|v| f64::from(v as f32));
     let objective = |w: &Array2<f64>, b: &Array1<f64>| {
         logistic_objective_by_hand(u.view(), &labels, w, b, config.lambda)
     };

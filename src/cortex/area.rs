@@ -83,6 +83,13 @@ fn with_scratch<R>(pass: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     result
 }
 
+/// Frees the scratch buffer of every thread of the current rayon pool (and of the calling
+/// thread): for long stretches without training, such as an evaluation.
+pub fn release_scratch() {
+    SCRATCH.take();
+    rayon::broadcast(|_| SCRATCH.take());
+}
+
 /// Standard deviation of PAD's weight initialisation.
 pub const INIT_STD: f64 = 0.02;
 
@@ -247,8 +254,10 @@ impl CorticalArea {
         [&self.weight, &self.bias]
     }
 
-    /// Drops the kept activity (frees memory between phases).
+    /// Drops the kept activity and the spare gradient memory (frees memory between phases).
     pub fn forget(&mut self) {
         self.trace = None;
+        self.weight.release_spare_memory();
+        self.bias.release_spare_memory();
     }
 }

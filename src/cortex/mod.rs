@@ -16,7 +16,7 @@ mod perception;
 mod synapses;
 
 pub use activity::Activity;
-pub use area::{Connectivity, CorticalArea, INIT_STD};
+pub use area::{release_scratch, Connectivity, CorticalArea, INIT_STD};
 pub use conductor::{Conductor, Neuromodulation};
 pub use discriminator::{Discriminator, Reality};
 pub use feedback::FeedbackPathway;

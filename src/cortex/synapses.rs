@@ -38,6 +38,11 @@ impl Parameter {
         }
     }
 
+    /// Frees the memory kept for the next gradient (the gradient itself, if any, stays).
+    pub fn release_spare_memory(&mut self) {
+        self.recycled = None;
+    }
+
     /// Takes the gradient out to accumulate into: the current one, or zeros if the parameter
     /// has none. Give it back by setting `grad`.
     pub fn take_grad(&mut self) -> ArrayD<f32> {

@@ -720,10 +720,12 @@ pub fn evaluate_run(
     pool.install(|| {
         let split = data::load(config.dataset, &config.resolved_data_dir()?, &config.data)?;
         let mut brain = build_brain(&config)?;
-        let (epoch, mid_epoch) = match &checkpoint {
+        // The checkpoint is dropped once restored: it would double the brain's memory during
+        // the evaluation.
+        let (epoch, mid_epoch) = match checkpoint {
             Some(c) => {
                 let path = target.checkpoint.clone().unwrap_or_default();
-                snapshot::restore(&mut brain, c)
+                snapshot::restore(&mut brain, &c)
                     .map_err(|reason| TrainError::Resume { path, reason })?;
                 (c.epoch as usize, c.batch > 0)
             }
