@@ -13,6 +13,7 @@
 
 use super::{Activity, Parameter};
 use crate::kernels::conv::{self, ConvGeometry, PatchGrid};
+use crate::kernels::pointwise::zip_in_place;
 use crate::kernels::Activation;
 use crate::plasticity::{ExactBackprop, PlasticityRule};
 use ndarray::{ArrayD, IxDyn};
@@ -164,8 +165,7 @@ impl CorticalArea {
                 conv::conv2d_forward(x, n, h, w, g, weight, bias, &mut input_term, &mut out)
             }
             Connectivity::ConvTranspose => {
-                input_term.clear();
-                input_term.extend_from_slice(x);
+                zip_in_place(conv::reuse(&mut input_term, x.len()), x, |_, v| v);
                 with_scratch(|scratch| {
                     conv::conv_transpose2d_forward(x, n, h, w, g, weight, bias, scratch, &mut out)
                 })

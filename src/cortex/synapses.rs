@@ -4,6 +4,7 @@
 //! part in the last phase (PyTorch's `zero_grad(set_to_none=True)`), and optimisers skip it:
 //! its value, moments and step count stay as they are.
 
+use crate::kernels::pointwise::map_in_place;
 use ndarray::ArrayD;
 
 /// One parameter tensor with its optional gradient.
@@ -51,7 +52,8 @@ impl Parameter {
         }
         match self.recycled.take() {
             Some(mut buffer) if buffer.raw_dim() == self.value.raw_dim() => {
-                buffer.fill(0.0);
+                let values = buffer.as_slice_mut().expect("standard layout");
+                map_in_place(values, |_| 0.0);
                 buffer
             }
             _ => ArrayD::zeros(self.value.raw_dim()),
@@ -67,7 +69,10 @@ impl Parameter {
     /// Multiplies the gradient (if any) by `factor`: the conductor's plasticity sign.
     pub fn scale_grad(&mut self, factor: f32) {
         if let Some(g) = self.grad.as_mut() {
-            g.mapv_inplace(|v| v * factor);
+            match g.as_slice_mut() {
+                Some(values) => map_in_place(values, move |v| v * factor),
+                None => g.mapv_inplace(|v| v * factor),
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod channels_last;
 pub mod conv;
 pub mod gemm;
 pub mod loss;
+pub mod pointwise;
 
 pub use activation::Activation;
 pub use conv::{ConvGeometry, PatchGrid};
