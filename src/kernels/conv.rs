@@ -346,7 +346,9 @@ fn scatter_add_window<T: Real>(packed: &[T], plane: &mut [T], width: usize, pitc
                 .try_into()
                 .expect("W-wide row");
             let from: &[T; W] = from.try_into().expect("W-wide row");
-            add(line, from);
+            for j in 0..W {
+                line[j] += from[j];
+            }
         }
     }
     match width {
