@@ -774,8 +774,9 @@ mod tests {
             .collect()
     }
 
-    const GEOMETRIES: [(usize, usize, usize, usize, usize, usize); 6] = [
+    const GEOMETRIES: [(usize, usize, usize, usize, usize, usize); 7] = [
         // (c_in, c_out, k, s, p, side)
+        (2, 3, 5, 3, 2, 11),
         (3, 5, 4, 2, 1, 8),
         (1, 4, 4, 2, 1, 6),
         (4, 3, 4, 2, 0, 4),
