@@ -19,7 +19,7 @@
 //!
 //! PAD equivalent: `nn.Conv2d` forward under `torch.no_grad()` with `channels_last` tensors.
 
-use super::conv::ConvGeometry;
+use super::conv::{ConvGeometry, PatchGrid};
 use super::gemm::{matmul, Op};
 use super::{Activation, Real};
 
@@ -50,7 +50,7 @@ pub fn im2col<T: Real>(
     col: &mut [T],
 ) {
     let (k, s, p, c) = (g.kernel, g.stride, g.padding, g.in_channels);
-    let (oh, ow) = output_size(g, height, width);
+    let (oh, ow) = output_size(g, batch, height, width);
     assert_eq!(
         map.len(),
         batch * height * width * c,
@@ -83,14 +83,9 @@ pub fn im2col<T: Real>(
 }
 
 /// Output height and width of a convolution; panics when the kernel does not fit.
-fn output_size(g: &ConvGeometry, height: usize, width: usize) -> (usize, usize) {
-    match (g.conv_output(height), g.conv_output(width)) {
-        (Some(oh), Some(ow)) => (oh, ow),
-        _ => panic!(
-            "kernel {} with padding {} does not fit a {height}x{width} map",
-            g.kernel, g.padding
-        ),
-    }
+fn output_size(g: &ConvGeometry, batch: usize, height: usize, width: usize) -> (usize, usize) {
+    let grid = PatchGrid::new(g.in_channels, batch, height, width, g);
+    (grid.out_height, grid.out_width)
 }
 
 /// Convolution forward with bias and activation: `x` is `[N, H, W, C_in]`, `weight_t` comes
@@ -115,7 +110,7 @@ pub fn conv2d_forward<T: Real>(
         "channels-last conv: weight size"
     );
     assert_eq!(bias.len(), g.out_channels, "channels-last conv: bias size");
-    let (oh, ow) = output_size(g, height, width);
+    let (oh, ow) = output_size(g, batch, height, width);
     let patches = batch * oh * ow;
     let taps = g.kernel * g.kernel * g.in_channels;
     // A kernel covering the whole unpadded map reads each image as one patch: no gather.

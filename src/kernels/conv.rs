@@ -337,9 +337,6 @@ fn gather_window<T: Real>(packed: &mut [T], plane: &[T], width: usize, pitch: us
 /// The window of `plane` whose rows lie `pitch` apart += `packed` (rows of `width`,
 /// contiguous); fixed-size rows as in [`gather_window`].
 fn scatter_add_window<T: Real>(packed: &[T], plane: &mut [T], width: usize, pitch: usize) {
-    fn add<T: Real>(line: &mut [T], from: &[T]) {
-        line.iter_mut().zip(from).for_each(|(v, &d)| *v += d);
-    }
     fn fixed<const W: usize, T: Real>(packed: &[T], plane: &mut [T], pitch: usize) {
         for (row, from) in packed.chunks_exact(W).enumerate() {
             let line: &mut [T; W] = (&mut plane[row * pitch..][..W])
@@ -357,7 +354,8 @@ fn scatter_add_window<T: Real>(packed: &[T], plane: &mut [T], width: usize, pitc
         16 => fixed::<16, T>(packed, plane, pitch),
         _ => {
             for (row, from) in packed.chunks_exact(width).enumerate() {
-                add(&mut plane[row * pitch..][..width], from);
+                let line = &mut plane[row * pitch..][..width];
+                line.iter_mut().zip(from).for_each(|(v, &d)| *v += d);
             }
         }
     }

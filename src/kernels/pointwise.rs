@@ -45,4 +45,3 @@ pub fn zip_in_place<T: Real>(a: &mut [T], b: &[T], f: impl Fn(T, T) -> T + Copy 
             .for_each(run);
     }
 }
-
