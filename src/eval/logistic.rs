@@ -93,7 +93,7 @@ impl ConvergedProbe {
     }
 
     /// Logits `W u + b` of raw feature rows `x` (`[n, dim]`), standardised with the training
-    /// statistics; `[n, classes]`.
+    /// statistics a block at a time (no f64 copy of all of `x`); `[n, classes]`.
     pub fn logits(&self, x: ArrayView2<f32>) -> Array2<f64> {
         let (n, dim) = x.dim();
         assert_eq!(
@@ -102,25 +102,38 @@ impl ConvergedProbe {
             "probe expects {} features, got {dim}",
             self.weight.ncols()
         );
-        let classes = self.classes();
-        let weight = self.weight.as_standard_layout();
-        let mut logits = Array2::<f64>::zeros((n, classes));
-        // Standardised a block at a time, so no f64 copy of all of x is ever held.
+        let mut logits = Array2::<f64>::zeros((n, self.classes()));
         for start in (0..n).step_by(ROWS_PER_BLOCK) {
             let rows = start..(start + ROWS_PER_BLOCK).min(n);
             let block = x.slice(ndarray::s![rows.clone(), ..]);
-            let standardised = widen(&standardise(block, &self.feature_mean, &self.feature_std));
+            let standardised = standardise(block, &self.feature_mean, &self.feature_std);
+            logits
+                .slice_mut(ndarray::s![rows, ..])
+                .assign(&self.standardised_logits(&standardised));
+        }
+        logits
+    }
+
+    /// Logits of already standardised rows (`[rows, dim]` flattened, f32 as
+    /// [`standardise`] stores them), a block at a time.
+    fn standardised_logits(&self, standardised: &[f32]) -> Array2<f64> {
+        let (classes, dim) = self.weight.dim();
+        let n = standardised.len() / dim.max(1);
+        let weight = self.weight.as_standard_layout();
+        let mut logits = Array2::<f64>::zeros((n, classes));
+        let out = logits.as_slice_mut().expect("fresh array");
+        for start in (0..n).step_by(ROWS_PER_BLOCK) {
+            let end = (start + ROWS_PER_BLOCK).min(n);
             matmul(
-                rows.len(),
+                end - start,
                 classes,
                 dim,
-                &standardised,
+                &widen(&standardised[start * dim..end * dim]),
                 Op::Plain,
                 weight.as_slice().expect("standard layout"),
                 Op::Transposed,
                 0.0,
-                &mut logits.as_slice_mut().expect("fresh array")
-                    [start * classes..rows.end * classes],
+                &mut out[start * classes..end * classes],
             );
         }
         logits += &self.bias;
@@ -147,6 +160,18 @@ pub fn fit_converged_probe(
     classes: usize,
     config: &LogisticConfig,
 ) -> ConvergedProbe {
+    fit_converged_probe_in_place(x.to_owned(), labels, classes, config).0
+}
+
+/// [`fit_converged_probe`] on features it may overwrite: they are standardised in place, so a
+/// large training set is held once (an evaluation after CIFAR-10 training peaked 51 MB higher
+/// with a standardised copy). Also returns the probe's accuracy on these training features.
+pub fn fit_converged_probe_in_place(
+    mut x: Array2<f32>,
+    labels: &[u8],
+    classes: usize,
+    config: &LogisticConfig,
+) -> (ConvergedProbe, f64) {
     let (n, dim) = x.dim();
     assert_eq!(n, labels.len(), "fit_converged_probe: one label per row");
     assert!(n >= 1, "fit_converged_probe: no training features");
@@ -161,12 +186,19 @@ pub fn fit_converged_probe(
         config.lambda >= 0.0,
         "fit_converged_probe: negative L2 penalty"
     );
-    let (feature_mean, feature_std) = feature_statistics(x);
-    let standardised = standardise(x, &feature_mean, &feature_std);
-    let labels: Vec<usize> = labels.iter().map(|&c| c as usize).collect();
+    let (feature_mean, feature_std) = feature_statistics(x.view());
+    for mut row in x.rows_mut() {
+        row.iter_mut()
+            .zip(&feature_mean)
+            .zip(&feature_std)
+            .for_each(|((v, &m), &s)| *v = standardised_value(*v, m, s));
+    }
+    let x = x.as_standard_layout();
+    let standardised = x.as_slice().expect("standard layout");
+    let class_of: Vec<usize> = labels.iter().map(|&c| c as usize).collect();
     let problem = LogisticObjective {
-        features: &standardised,
-        labels: &labels,
+        features: standardised,
+        labels: &class_of,
         n,
         dim,
         classes,
@@ -189,7 +221,7 @@ pub fn fit_converged_probe(
         .reversed_axes()
         .as_standard_layout()
         .into_owned();
-    ConvergedProbe {
+    let probe = ConvergedProbe {
         feature_mean,
         feature_std,
         weight,
@@ -199,7 +231,10 @@ pub fn fit_converged_probe(
         final_gradient_norm: minimum.gradient_norm,
         converged: minimum.converged,
         objective: minimum.value,
-    }
+    };
+    let predicted = argmax_rows(probe.standardised_logits(standardised).view());
+    let train_accuracy = fraction_correct(&predicted, labels);
+    (probe, train_accuracy)
 }
 
 /// Per-feature mean and population std (floored), accumulated in f64.
@@ -233,10 +268,15 @@ fn standardise(x: ArrayView2<f32>, mean: &Array1<f64>, std: &Array1<f64>) -> Vec
             row.iter()
                 .zip(mean)
                 .zip(std)
-                .map(|((&v, m), s)| ((v as f64 - m) / s) as f32),
+                .map(|((&v, &m), &s)| standardised_value(v, m, s)),
         );
     }
     out
+}
+
+/// `(v − μ) / σ` in f64, kept in f32.
+fn standardised_value(v: f32, mean: f64, std: f64) -> f32 {
+    ((f64::from(v) - mean) / std) as f32
 }
 
 /// The f64 values of standardised features.
@@ -402,6 +442,19 @@ mod tests {
         assert_eq!(probe.accuracy(x.view(), &[0, 1]), 1.0);
         // Only the informative feature carries weight; the constant one is centred to 0.
         assert_eq!(probe.weight[[0, 1]], 0.0);
+    }
+
+    #[test]
+    fn fitting_in_place_gives_the_same_probe_and_its_training_accuracy() {
+        let x = Array2::from_shape_fn((40, 3), |(i, j)| ((i * 7 + j * 5) % 11) as f32 * 0.3 - 1.0);
+        let labels: Vec<u8> = (0..40).map(|i| ((i * 3) % 4) as u8).collect();
+        let config = LogisticConfig::default();
+        let copied = fit_converged_probe(x.view(), &labels, 4, &config);
+        let (in_place, train_accuracy) =
+            fit_converged_probe_in_place(x.clone(), &labels, 4, &config);
+        assert_eq!(in_place, copied);
+        assert_eq!(train_accuracy, copied.accuracy(x.view(), &labels));
+        assert!(train_accuracy > 0.25, "{train_accuracy}");
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub mod probe;
 
 pub use geometry::{latent_geometry, Geometry, GeometryConfig};
 pub use lbfgs::{minimise, LbfgsConfig, Minimum};
-pub use logistic::{fit_converged_probe, ConvergedProbe, LogisticConfig};
+pub use logistic::{
+    fit_converged_probe, fit_converged_probe_in_place, ConvergedProbe, LogisticConfig,
+};
 pub use pca::{pca_2d, Pca2};
 pub use probe::{train_sgd_probe, LinearClassifier, ProbeConfig};

@@ -19,7 +19,7 @@ use crate::cortex::FeedforwardPathway;
 use crate::data::Split;
 use crate::eval::features::{encode, Occlusion};
 use crate::eval::geometry::{latent_geometry, Geometry};
-use crate::eval::logistic::fit_converged_probe;
+use crate::eval::logistic::fit_converged_probe_in_place;
 use crate::eval::pca::pca_2d;
 use crate::eval::probe::train_sgd_probe;
 use crate::record::figures::{self, Series};
@@ -104,7 +104,10 @@ pub fn evaluate(
         ..config.probe.clone()
     };
     let linear = train_sgd_probe(train.z.view(), train_labels, classes, &probe_config);
-    let converged = fit_converged_probe(train.z.view(), train_labels, classes, &config.converged);
+    let linear_train_accuracy = linear.accuracy(train.z.view(), train_labels);
+    // The training features are handed over: the probe standardises them in place.
+    let (converged, converged_train_accuracy) =
+        fit_converged_probe_in_place(train.z, train_labels, classes, &config.converged);
     let levels: Vec<f64> = (0..config.occlusion_levels)
         .map(|i| i as f64 / (config.occlusion_levels - 1) as f64)
         .collect();
@@ -149,9 +152,9 @@ pub fn evaluate(
     let pca_occluded = pca.project(test_occluded.slice(s![..n, ..]));
     EvalReport {
         epoch,
-        linear_train_accuracy: linear.accuracy(train.z.view(), train_labels),
+        linear_train_accuracy,
         linear_test_accuracy: linear.accuracy(test.z.view(), test_labels),
-        converged_train_accuracy: converged.accuracy(train.z.view(), train_labels),
+        converged_train_accuracy,
         converged_test_accuracy: converged.accuracy(test.z.view(), test_labels),
         converged_iterations: converged.iterations,
         converged_gradient_norm: converged.final_gradient_norm,
