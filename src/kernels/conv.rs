@@ -377,7 +377,7 @@ fn for_each_transposed_pair(rows: usize, cols: usize, mut visit: impl FnMut(usiz
 }
 
 /// `dst = srcᵀ` for a `rows×cols` row-major `src`.
-fn transpose<T: Real>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+pub(crate) fn transpose<T: Real>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
     for_each_transposed_pair(rows, cols, |from, to| dst[to] = src[from]);
 }
 
@@ -422,7 +422,7 @@ pub fn reuse<T: Real>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
 /// The first `len` elements of a scratch buffer shared by passes of different sizes, to be
 /// overwritten. The buffer never shrinks: growing it back after a smaller pass would zero
 /// the regrown part every time (3% of a cycle, measured).
-fn scratch_prefix<T: Real>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
+pub(crate) fn scratch_prefix<T: Real>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
     if buf.len() < len {
         buf.resize(len, T::zero());
     }
