@@ -18,6 +18,7 @@
 
 use super::error::{RecordError, Result};
 use super::write_atomically;
+use plotters::chart::MeshStyle;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -604,6 +605,21 @@ fn text_style(size: f64, color: RGBColor) -> TextStyle<'static> {
     (FONT, size).into_font().color(&color)
 }
 
+/// The house look of a chart's mesh: tick labels of `tick_size`, axis titles in `desc_style`,
+/// the axis and one light grid line between bold ones.
+fn house_mesh<'m, 'a, 'b, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, RangedCoordf64, RangedCoordf64, DB>,
+    tick_size: f64,
+    desc_style: TextStyle<'b>,
+) -> &'m mut MeshStyle<'a, 'b, RangedCoordf64, RangedCoordf64, DB> {
+    mesh.label_style(text_style(tick_size, TEXT))
+        .axis_desc_style(desc_style)
+        .axis_style(AXIS.stroke_width(1))
+        .bold_line_style(GRID_BOLD.stroke_width(1))
+        .light_line_style(GRID_LIGHT.stroke_width(1))
+        .max_light_lines(1)
+}
+
 /// `text` shortened with an ellipsis until it fits `max_width` pixels.
 fn fit_text(area: &Area, text: &str, style: &TextStyle, max_width: u32) -> DrawResult<String> {
     if area.estimate_text_size(text, style)?.0 <= max_width {
@@ -872,21 +888,14 @@ fn build_chart<'a, 'b>(area: &'a Area<'b>, axes: &Axes) -> DrawResult<Chart<'a, 
     let y_ticks = if axes.compact { 7 } else { 10 };
     let x_format = tick_formatter(axes.x.0, axes.x.1, x_ticks);
     let y_format = tick_formatter(axes.y.0, axes.y.1, y_ticks);
-    chart
-        .configure_mesh()
-        .x_labels(x_ticks)
+    let mut mesh = chart.configure_mesh();
+    mesh.x_labels(x_ticks)
         .y_labels(y_ticks)
         .x_label_formatter(&x_format)
         .y_label_formatter(&y_format)
         .x_desc(x_desc)
-        .y_desc(y_desc)
-        .label_style(text_style(tick, TEXT))
-        .axis_desc_style(desc_style)
-        .axis_style(AXIS.stroke_width(1))
-        .bold_line_style(GRID_BOLD.stroke_width(1))
-        .light_line_style(GRID_LIGHT.stroke_width(1))
-        .max_light_lines(1)
-        .draw()?;
+        .y_desc(y_desc);
+    house_mesh(&mut mesh, tick, desc_style).draw()?;
     Ok(chart)
 }
 
@@ -1389,21 +1398,14 @@ fn draw_bar_panel(area: &Area, panel: &BarPanel, titled: bool) -> DrawResult {
         .y_label_area_size(84)
         .build_cartesian_2d(x.0..x.1, y.0..y.1)?;
     let y_format = tick_formatter(y.0, y.1, 10);
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_x_mesh()
         .x_labels(categories)
         .x_label_formatter(&|_| String::new())
         .y_labels(10)
         .y_label_formatter(&y_format)
-        .y_desc(y_desc)
-        .label_style(text_style(TICK_SIZE, TEXT))
-        .axis_desc_style(desc_style)
-        .axis_style(AXIS.stroke_width(1))
-        .bold_line_style(GRID_BOLD.stroke_width(1))
-        .light_line_style(GRID_LIGHT.stroke_width(1))
-        .max_light_lines(1)
-        .draw()?;
+        .y_desc(y_desc);
+    house_mesh(&mut mesh, TICK_SIZE, desc_style).draw()?;
 
     let series_count = panel.series.len().max(1);
     let bar_width = 0.8 / series_count as f64;
