@@ -37,7 +37,7 @@
 //!
 //! Reference: MathWorks, "MAT-File Format", version 7 (2019), chapter 1.
 
-use super::DataError;
+use super::{file_error, DataError};
 use flate2::{Decompress, FlushDecompress, Status};
 use std::borrow::Cow;
 use std::fmt;
@@ -355,19 +355,8 @@ impl MatFile {
 
 /// Reads the MAT-file at `path`.
 pub fn read(path: &Path) -> Result<MatFile, DataError> {
-    let file = std::fs::File::open(path).map_err(|source| {
-        if source.kind() == io::ErrorKind::NotFound {
-            DataError::Missing {
-                path: path.to_path_buf(),
-                expected: "a MATLAB v5/v7 MAT-file".into(),
-            }
-        } else {
-            DataError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    })?;
+    let file = std::fs::File::open(path)
+        .map_err(|source| file_error(path, "a MATLAB v5/v7 MAT-file", source))?;
     read_from(io::BufReader::new(file), path)
 }
 
