@@ -92,11 +92,10 @@ impl FrozenPerception {
         buffers
             .input
             .extend(images.permuted_axes([0, 2, 3, 1]).iter().copied());
-        let mut channels = c;
         for area in &self.areas {
             let b = &mut buffers;
             (h, w) = conv2d_forward(
-                &b.input[..n * h * w * channels],
+                &b.input[..n * h * w * area.geometry.in_channels],
                 n,
                 h,
                 w,
@@ -108,7 +107,6 @@ impl FrozenPerception {
                 &mut b.output,
             );
             std::mem::swap(&mut b.input, &mut b.output);
-            channels = area.geometry.out_channels;
         }
         let nz = self.areas.last().map_or(0, |a| a.geometry.out_channels);
         assert_eq!((h, w), (1, 1), "the latent head must reduce the map to 1x1");

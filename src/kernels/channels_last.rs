@@ -40,26 +40,16 @@ pub fn transposed_weight<T: Real>(weight: &[T], g: &ConvGeometry) -> Vec<T> {
     wt
 }
 
-/// Gathers every `k×k` patch of the channels-last `map` (`[N, H, W, C]`) into `col`
-/// (`[N·H_o·W_o, k·k·C]`, zero where the kernel hangs over the padding).
-pub fn im2col<T: Real>(
-    map: &[T],
-    batch: usize,
-    height: usize,
-    width: usize,
-    g: &ConvGeometry,
-    col: &mut [T],
-) {
-    let (k, s, p, c) = (g.kernel, g.stride, g.padding, g.in_channels);
-    let (oh, ow) = output_size(g, batch, height, width);
-    assert_eq!(
-        map.len(),
-        batch * height * width * c,
-        "channels-last im2col: map size"
-    );
+/// Gathers every `k×k` patch of the channels-last `map` (`[N, H, W, C]`, the grid's large
+/// map) into `col` (`[N·H_o·W_o, k·k·C]`, zero where the kernel hangs over the padding).
+pub fn im2col<T: Real>(map: &[T], grid: &PatchGrid, col: &mut [T]) {
+    let (k, s, p, c) = (grid.kernel, grid.stride, grid.padding, grid.channels);
+    let (height, width) = (grid.height, grid.width);
+    let (oh, ow) = (grid.out_height, grid.out_width);
+    assert_eq!(map.len(), grid.map_len(), "channels-last im2col: map size");
     assert_eq!(
         col.len(),
-        batch * oh * ow * k * k * c,
+        grid.rows() * grid.cols(),
         "channels-last im2col: col size"
     );
     let row_len = k * c;
@@ -81,12 +71,6 @@ pub fn im2col<T: Real>(
             row[kw1 * c..].fill(T::zero());
         }
     }
-}
-
-/// Output height and width of a convolution; panics when the kernel does not fit.
-fn output_size(g: &ConvGeometry, batch: usize, height: usize, width: usize) -> (usize, usize) {
-    let grid = PatchGrid::new(g.in_channels, batch, height, width, g);
-    (grid.out_height, grid.out_width)
 }
 
 /// Convolution forward with bias and activation: `x` is `[N, H, W, C_in]`, `weight_t` comes
@@ -113,16 +97,14 @@ pub fn conv2d_forward<T: Real>(
         "channels-last conv: weight size"
     );
     assert_eq!(bias.len(), g.out_channels, "channels-last conv: bias size");
-    let (oh, ow) = output_size(g, batch, height, width);
-    let patches = batch * oh * ow;
-    let taps = g.kernel * g.kernel * g.in_channels;
+    let grid = PatchGrid::new(g.in_channels, batch, height, width, g);
+    let (patches, taps) = (grid.cols(), grid.rows());
     // A kernel covering the whole unpadded map reads each image as one patch: no gather.
-    let whole_map = g.padding == 0 && height == g.kernel && width == g.kernel;
-    let col: &[T] = if whole_map {
+    let col: &[T] = if grid.is_single_patch() {
         x
     } else {
         let col = scratch_prefix(col, patches * taps);
-        im2col(x, batch, height, width, g, col);
+        im2col(x, &grid, col);
         col
     };
     let y = scratch_prefix(y, patches * g.out_channels);
@@ -141,7 +123,7 @@ pub fn conv2d_forward<T: Real>(
         pixel.iter_mut().zip(bias).for_each(|(v, &b)| *v += b);
     }
     activation.forward_in_place(y);
-    (oh, ow)
+    (grid.out_height, grid.out_width)
 }
 
 #[cfg(test)]
@@ -149,16 +131,10 @@ mod tests {
     use super::*;
     use crate::kernels::conv;
 
-    /// `[C, N, H, W]` → `[N, H, W, C]`.
+    /// `[C, N, H, W]` → `[N, H, W, C]`: the transpose of a `C × N·H·W` matrix.
     fn to_channels_last(x: &[f64], c: usize, n: usize, hw: usize) -> Vec<f64> {
         let mut out = vec![0.0; x.len()];
-        for ci in 0..c {
-            for img in 0..n {
-                for px in 0..hw {
-                    out[(img * hw + px) * c + ci] = x[(ci * n + img) * hw + px];
-                }
-            }
-        }
+        conv::transpose(x, c, n * hw, &mut out);
         out
     }
 

@@ -220,7 +220,7 @@ impl PatchGrid {
 
     /// A kernel that covers the whole unpadded map in one position (PAD's 4×4 → 1×1 latent
     /// and discriminator, and the generator's 1×1 → 4×4): im2col is then a transpose.
-    fn is_single_patch(&self) -> bool {
+    pub(crate) fn is_single_patch(&self) -> bool {
         self.padding == 0
             && self.height == self.kernel
             && self.width == self.kernel
