@@ -93,25 +93,16 @@ impl ConvergedProbe {
     }
 
     /// Logits `W u + b` of raw feature rows `x` (`[n, dim]`), standardised with the training
-    /// statistics a block at a time (no f64 copy of all of `x`); `[n, classes]`.
+    /// statistics; `[n, classes]`.
     pub fn logits(&self, x: ArrayView2<f32>) -> Array2<f64> {
-        let (n, dim) = x.dim();
+        let dim = x.ncols();
         assert_eq!(
             dim,
             self.weight.ncols(),
             "probe expects {} features, got {dim}",
             self.weight.ncols()
         );
-        let mut logits = Array2::<f64>::zeros((n, self.classes()));
-        for start in (0..n).step_by(ROWS_PER_BLOCK) {
-            let rows = start..(start + ROWS_PER_BLOCK).min(n);
-            let block = x.slice(ndarray::s![rows.clone(), ..]);
-            let standardised = standardise(block, &self.feature_mean, &self.feature_std);
-            logits
-                .slice_mut(ndarray::s![rows, ..])
-                .assign(&self.standardised_logits(&standardised));
-        }
-        logits
+        self.standardised_logits(&standardise(x, &self.feature_mean, &self.feature_std))
     }
 
     /// Logits of already standardised rows (`[rows, dim]` flattened, f32 as
