@@ -25,14 +25,15 @@
 //!
 //! Parallelism: im2col is split over channels, col2im over (channel, image) slabs, each slab
 //! summed in a fixed order, GEMM splits only its output, and a layer's synaptic and input
-//! gradients (independent) run side by side, so every result is bit-identical whatever the
-//! number of threads.
+//! gradients (independent) run side by side, each product on half the threads (one GEMM on
+//! each of two threads scales better than two GEMMs split across both), so every result is
+//! bit-identical whatever the number of threads.
 //!
 //! Buffers (`col`, `y`, scratch, `dx`) are passed in as `Vec`s and reused when their length
 //! already fits: an area calls the same shapes every cycle, so training does not allocate or
 //! zero its large matrices again.
 
-use super::gemm::{matmul, Op};
+use super::gemm::{matmul, matmul_on, Op};
 use super::Real;
 use rayon::prelude::*;
 
@@ -386,6 +387,7 @@ pub(crate) fn transpose<T: Real>(src: &[T], rows: usize, cols: usize, dst: &mut 
 /// product is then formed as `b·aᵀ` in a temporary and added transposed; with a short one the
 /// transposed add would cost more than it saves (measured on PAD's shapes).
 fn accumulate_outer_products<T: Real>(
+    threads: usize,
     a: &[T],
     b: &[T],
     (m, n, k): (usize, usize, usize),
@@ -393,11 +395,23 @@ fn accumulate_outer_products<T: Real>(
 ) {
     const LONG_INNER: usize = 512;
     if k < LONG_INNER {
-        matmul(m, n, k, a, Op::Plain, b, Op::Transposed, T::one(), dst);
+        matmul_on(
+            threads,
+            m,
+            n,
+            k,
+            a,
+            Op::Plain,
+            b,
+            Op::Transposed,
+            T::one(),
+            dst,
+        );
         return;
     }
     let mut product_t = vec![T::zero(); n * m];
-    matmul(
+    matmul_on(
+        threads,
         n,
         m,
         k,
@@ -409,6 +423,18 @@ fn accumulate_outer_products<T: Real>(
         &mut product_t,
     );
     for_each_transposed_pair(n, m, |from, to| dst[to] += product_t[from]);
+}
+
+/// Threads for the synaptic and the input gradient's products: the pool split in two when
+/// both are computed (their products have equal sizes and run side by side), all of it for
+/// the synaptic one alone.
+fn split_threads(both: bool) -> (usize, usize) {
+    let threads = rayon::current_num_threads();
+    if both {
+        ((threads + 1) / 2, (threads / 2).max(1))
+    } else {
+        (threads, threads)
+    }
 }
 
 /// `buf` holding exactly `len` elements, to be overwritten: a buffer kept from an earlier pass
@@ -501,15 +527,17 @@ pub fn conv2d_backward<T: Real>(
     );
     // The synaptic and the input gradient are independent: computed side by side, each
     // one's serial stretches (the transposed add, col2im) leave threads to the other.
+    let (dw_threads, dx_threads) = split_threads(dx.is_some());
     rayon::join(
         || {
-            accumulate_outer_products(dy, col, (g.out_channels, rows, cols), dweight);
+            accumulate_outer_products(dw_threads, dy, col, (g.out_channels, rows, cols), dweight);
             accumulate_channel_sums(dy, g.out_channels, dbias);
         },
         || {
             if let Some(dx) = dx {
                 let dcol = scratch_prefix(scratch, rows * cols);
-                matmul(
+                matmul_on(
+                    dx_threads,
                     rows,
                     cols,
                     g.out_channels,
@@ -621,14 +649,16 @@ pub fn conv_transpose2d_backward<T: Real>(
         "conv_transpose2d backward: dweight size"
     );
     let dcol = &*dcol;
+    let (dw_threads, dx_threads) = split_threads(dx.is_some());
     rayon::join(
         || {
-            accumulate_outer_products(x, dcol, (g.in_channels, rows, cols), dweight);
+            accumulate_outer_products(dw_threads, x, dcol, (g.in_channels, rows, cols), dweight);
             accumulate_channel_sums(dy, g.out_channels, dbias);
         },
         || {
             if let Some(dx) = dx {
-                matmul(
+                matmul_on(
+                    dx_threads,
                     g.in_channels,
                     cols,
                     rows,

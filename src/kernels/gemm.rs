@@ -53,6 +53,34 @@ pub fn matmul<T: Real>(
     alpha: T,
     c: &mut [T],
 ) {
+    matmul_on(
+        rayon::current_num_threads(),
+        m,
+        n,
+        k,
+        a,
+        op_a,
+        b,
+        op_b,
+        alpha,
+        c,
+    );
+}
+
+/// [`matmul`] on at most `threads` threads.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_on<T: Real>(
+    threads: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    op_a: Op,
+    b: &[T],
+    op_b: Op,
+    alpha: T,
+    c: &mut [T],
+) {
     assert_eq!(
         a.len(),
         m * k,
@@ -79,7 +107,7 @@ pub fn matmul<T: Real>(
         c.iter_mut().for_each(|v| *v = alpha * *v);
         return;
     }
-    backend::matmul(m, n, k, a, op_a, b, op_b, alpha, c);
+    backend::matmul(threads, m, n, k, a, op_a, b, op_b, alpha, c);
 }
 
 /// Row and column strides of a row-major operand stored `rows×cols`, used as `op(stored)`.
@@ -98,6 +126,7 @@ mod backend {
 
     #[allow(clippy::too_many_arguments)]
     pub(super) fn matmul<T: Real>(
+        threads: usize,
         m: usize,
         n: usize,
         k: usize,
@@ -110,7 +139,6 @@ mod backend {
     ) {
         let (a_rs, a_cs) = strides(if op_a == Op::Plain { k } else { m }, op_a);
         let (b_rs, b_cs) = strides(if op_b == Op::Plain { n } else { k }, op_b);
-        let threads = rayon::current_num_threads();
         let parallelism = if threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
             gemm::Parallelism::Rayon(threads)
         } else {
@@ -162,6 +190,7 @@ mod backend {
 
     #[allow(clippy::too_many_arguments)]
     pub(super) fn matmul<T: Real>(
+        threads: usize,
         m: usize,
         n: usize,
         k: usize,
@@ -172,6 +201,7 @@ mod backend {
         alpha: T,
         c: &mut [T],
     ) {
+        let _ = threads; // OpenBLAS keeps its own thread count.
         let lda = if op_a == Op::Plain { k } else { m } as i32;
         let ldb = if op_b == Op::Plain { n } else { k } as i32;
         let (m, n, k) = (m as i32, n as i32, k as i32);
