@@ -431,7 +431,7 @@ fn accumulate_outer_products<T: Real>(
 fn split_threads(both: bool) -> (usize, usize) {
     let threads = rayon::current_num_threads();
     if both {
-        ((threads + 1) / 2, (threads / 2).max(1))
+        (threads.div_ceil(2), (threads / 2).max(1))
     } else {
         (threads, threads)
     }
