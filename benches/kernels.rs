@@ -107,7 +107,7 @@ fn kernels(c: &mut Criterion) {
             let mut dw = vec![0.0f32; w.len()];
             let mut db = vec![0.0f32; b.len()];
             // Buffers live across iterations, as an area keeps them across cycles.
-            let (mut scratch, mut y, mut dx) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut scratch, mut y, mut dx) = (conv::ConvScratch::new(), Vec::new(), Vec::new());
             if layer.transpose {
                 let grid = conv::transpose_grid(BATCH, s, s, &g);
                 let flops = 2 * g.weight_len() * BATCH * s * s;
@@ -140,8 +140,12 @@ fn kernels(c: &mut Criterion) {
                                 &grid,
                                 &g,
                                 &w,
-                                &mut dw,
-                                &mut db,
+                                conv::SynapticGradients {
+                                    weight: &mut dw,
+                                    weight_update: conv::Update::Overwrite,
+                                    bias: &mut db,
+                                    bias_update: conv::Update::Overwrite,
+                                },
                                 &mut scratch,
                                 Some(&mut dx),
                             )
@@ -165,7 +169,7 @@ fn kernels(c: &mut Criterion) {
                                 &g,
                                 &w,
                                 &b,
-                                &mut scratch,
+                                &mut col,
                                 &mut y,
                             )
                         })
@@ -181,8 +185,12 @@ fn kernels(c: &mut Criterion) {
                                 &grid,
                                 &g,
                                 &w,
-                                &mut dw,
-                                &mut db,
+                                conv::SynapticGradients {
+                                    weight: &mut dw,
+                                    weight_update: conv::Update::Overwrite,
+                                    bias: &mut db,
+                                    bias_update: conv::Update::Overwrite,
+                                },
                                 &mut scratch,
                                 Some(&mut dx),
                             )

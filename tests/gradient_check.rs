@@ -5,7 +5,9 @@
 //! kernel's backward and compares it with `(L(θ + h) − L(θ − h)) / 2h` for every element.
 
 use ndarray::{Array2, ArrayView2};
-use padsim::kernels::conv::{self, ConvGeometry, PatchGrid};
+use padsim::kernels::conv::{
+    self, ConvGeometry, ConvScratch, PatchGrid, SynapticGradients, Update,
+};
 use padsim::kernels::loss;
 use padsim::kernels::Activation;
 
@@ -20,6 +22,16 @@ fn sample(len: usize, seed: u64) -> Vec<f64> {
             ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
         })
         .collect()
+}
+
+/// Synaptic gradients that the kernels add to, as PyTorch's `.grad`.
+fn accumulate<'a>(weight: &'a mut [f64], bias: &'a mut [f64]) -> SynapticGradients<'a, f64> {
+    SynapticGradients {
+        weight,
+        weight_update: Update::Accumulate,
+        bias,
+        bias_update: Update::Accumulate,
+    }
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -88,9 +100,8 @@ fn conv_backward(
         grid,
         g,
         w,
-        &mut dw,
-        &mut db,
-        &mut Vec::new(),
+        accumulate(&mut dw, &mut db),
+        &mut ConvScratch::new(),
         Some(&mut dx),
     );
     (dw, db, dx)
@@ -105,7 +116,7 @@ fn tconv_forward(
     w: &[f64],
     b: &[f64],
 ) -> (Vec<f64>, PatchGrid) {
-    let (mut scratch, mut y) = (Vec::new(), Vec::new());
+    let (mut scratch, mut y) = (ConvScratch::new(), Vec::new());
     let grid = conv::conv_transpose2d_forward(x, n, side, side, g, w, b, &mut scratch, &mut y);
     (y, grid)
 }
@@ -161,15 +172,14 @@ fn conv_transpose2d_gradients_match_finite_differences() {
         let r = sample(y.len(), seed + 3);
         let mut dw = vec![0.0; w.len()];
         let mut db = vec![0.0; b.len()];
-        let (mut scratch, mut dx) = (Vec::new(), Vec::new());
+        let (mut scratch, mut dx) = (ConvScratch::new(), Vec::new());
         conv::conv_transpose2d_backward(
             &r,
             &x,
             &grid,
             &g,
             &w,
-            &mut dw,
-            &mut db,
+            accumulate(&mut dw, &mut db),
             &mut scratch,
             Some(&mut dx),
         );
@@ -195,9 +205,18 @@ fn weight_gradients_accumulate_across_calls() {
     let b = sample(3, 9);
     let (y, col, grid) = conv_forward(&x, 2, 8, &g, &w, &b);
     let r = sample(y.len(), 10);
-    let mut scratch = Vec::new();
+    let mut scratch = ConvScratch::new();
     let mut backward = |dw: &mut [f64], db: &mut [f64]| {
-        conv::conv2d_backward(&r, &col, &grid, &g, &w, dw, db, &mut scratch, None)
+        conv::conv2d_backward(
+            &r,
+            &col,
+            &grid,
+            &g,
+            &w,
+            accumulate(dw, db),
+            &mut scratch,
+            None,
+        )
     };
     let (mut dw1, mut db1) = (vec![0.0; w.len()], vec![0.0; 3]);
     backward(&mut dw1, &mut db1);
@@ -219,7 +238,8 @@ fn reused_buffers_give_the_results_of_fresh_ones() {
         padding: 1,
     };
     let (w, b) = (sample(g.weight_len(), 20), sample(4, 21));
-    let (mut col, mut y, mut scratch, mut dx) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut col, mut y, mut dx) = (Vec::new(), Vec::new(), Vec::new());
+    let mut scratch = ConvScratch::new();
     for (pass, n) in [3usize, 1, 5, 2].into_iter().enumerate() {
         let x = sample(3 * n * 8 * 8, 30 + pass as u64);
         let grid = conv::conv2d_forward(&x, n, 8, 8, &g, &w, &b, &mut col, &mut y);
@@ -237,8 +257,7 @@ fn reused_buffers_give_the_results_of_fresh_ones() {
             &grid,
             &g,
             &w,
-            &mut dw,
-            &mut db,
+            accumulate(&mut dw, &mut db),
             &mut scratch,
             Some(&mut dx),
         );

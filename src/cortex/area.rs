@@ -12,7 +12,7 @@
 //! default U(±1/√fan_in).
 
 use super::{Activity, Parameter};
-use crate::kernels::conv::{self, ConvGeometry, PatchGrid};
+use crate::kernels::conv::{self, ConvGeometry, ConvScratch, PatchGrid, SynapticGradients};
 use crate::kernels::pointwise::zip_in_place;
 use crate::kernels::Activation;
 use crate::plasticity::{ExactBackprop, PlasticityRule};
@@ -72,12 +72,12 @@ thread_local! {
     /// Patch matrices that live only during one pass of one area. One buffer per thread,
     /// shared by every area (the largest pass sets its size) and kept between passes, so
     /// training neither allocates it again nor keeps one per area.
-    static SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static SCRATCH: Cell<ConvScratch<f32>> = const { Cell::new(ConvScratch::new()) };
 }
 
 /// Runs `pass` with this thread's scratch buffer. (A pass started inside another on the same
 /// thread, as rayon may do, finds the buffer taken and uses a fresh one.)
-fn with_scratch<R>(pass: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+fn with_scratch<R>(pass: impl FnOnce(&mut ConvScratch<f32>) -> R) -> R {
     let mut scratch = SCRATCH.take();
     let result = pass(&mut scratch);
     SCRATCH.set(scratch);
@@ -213,8 +213,8 @@ impl CorticalArea {
         );
         self.activation
             .backward_in_place(trace.output.as_slice(), grad_output.as_mut_slice());
-        let mut dweight = self.weight.take_grad();
-        let mut dbias = self.bias.take_grad();
+        let (mut dweight, weight_update) = self.weight.take_grad();
+        let (mut dbias, bias_update) = self.bias.take_grad();
         let feedback = self.rule.feedback(self.weight.value.view());
         let feedback = feedback
             .as_slice()
@@ -222,20 +222,22 @@ impl CorticalArea {
         let g = self.geometry;
         let grid = trace.grid;
         let dy = grad_output.as_slice();
-        let dw = dweight.as_slice_mut().expect("standard layout");
-        let db = dbias.as_slice_mut().expect("standard layout");
+        let grads = SynapticGradients {
+            weight: dweight.as_slice_mut().expect("standard layout"),
+            weight_update,
+            bias: dbias.as_slice_mut().expect("standard layout"),
+            bias_update,
+        };
         let mut dx = Vec::new();
         let wanted = want_input_grad.then_some(&mut dx);
         let x = &trace.input_term;
         let (h, w) = with_scratch(|scratch| match self.connectivity {
             Connectivity::Conv => {
-                conv::conv2d_backward(dy, x, &grid, &g, feedback, dw, db, scratch, wanted);
+                conv::conv2d_backward(dy, x, &grid, &g, feedback, grads, scratch, wanted);
                 (grid.height, grid.width)
             }
             Connectivity::ConvTranspose => {
-                conv::conv_transpose2d_backward(
-                    dy, x, &grid, &g, feedback, dw, db, scratch, wanted,
-                );
+                conv::conv_transpose2d_backward(dy, x, &grid, &g, feedback, grads, scratch, wanted);
                 (grid.out_height, grid.out_width)
             }
         });

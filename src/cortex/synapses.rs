@@ -4,6 +4,7 @@
 //! part in the last phase (PyTorch's `zero_grad(set_to_none=True)`), and optimisers skip it:
 //! its value, moments and step count stay as they are.
 
+use crate::kernels::conv::Update;
 use crate::kernels::pointwise::map_in_place;
 use ndarray::ArrayD;
 
@@ -44,25 +45,27 @@ impl Parameter {
         self.recycled = None;
     }
 
-    /// Takes the gradient out to accumulate into: the current one, or zeros if the parameter
-    /// has none. Give it back by setting `grad`.
-    pub fn take_grad(&mut self) -> ArrayD<f32> {
+    /// Takes the gradient out for a backward pass to update, with how: the current gradient
+    /// to [`Update::Accumulate`] into, or, if the parameter has none, a buffer of stale
+    /// values (the last cleared gradient's memory) to [`Update::Overwrite`] entirely. Give it
+    /// back by setting `grad`.
+    pub fn take_grad(&mut self) -> (ArrayD<f32>, Update) {
         if let Some(grad) = self.grad.take() {
-            return grad;
+            return (grad, Update::Accumulate);
         }
-        match self.recycled.take() {
-            Some(mut buffer) if buffer.raw_dim() == self.value.raw_dim() => {
-                let values = buffer.as_slice_mut().expect("standard layout");
-                map_in_place(values, |_| 0.0);
-                buffer
-            }
+        let buffer = match self.recycled.take() {
+            Some(buffer) if buffer.raw_dim() == self.value.raw_dim() => buffer,
             _ => ArrayD::zeros(self.value.raw_dim()),
-        }
+        };
+        (buffer, Update::Overwrite)
     }
 
-    /// The gradient buffer, created as zeros if this is the parameter's first gradient.
+    /// The gradient buffer to accumulate into, zeros if the parameter has no gradient yet.
     pub fn grad_mut(&mut self) -> &mut ArrayD<f32> {
-        let grad = self.take_grad();
+        let (mut grad, update) = self.take_grad();
+        if update == Update::Overwrite {
+            map_in_place(grad.as_slice_mut().expect("standard layout"), |_| 0.0);
+        }
         self.grad.insert(grad)
     }
 

@@ -29,9 +29,10 @@
 //! each of two threads scales better than two GEMMs split across both), so every result is
 //! bit-identical whatever the number of threads.
 //!
-//! Buffers (`col`, `y`, scratch, `dx`) are passed in as `Vec`s and reused when their length
-//! already fits: an area calls the same shapes every cycle, so training does not allocate or
-//! zero its large matrices again.
+//! Buffers (`col`, `y`, `dx`, and the [`ConvScratch`]) are passed in and reused when their
+//! length already fits: an area calls the same shapes every cycle, so training does not
+//! allocate or zero its large matrices again. A fresh synaptic gradient is written over stale
+//! memory ([`Update::Overwrite`]) rather than zeroed and then accumulated into.
 
 use super::gemm::{matmul, matmul_on, Op};
 use super::Real;
@@ -459,34 +460,27 @@ pub(crate) fn transpose<T: Real>(src: &[T], rows: usize, cols: usize, dst: &mut 
     for_each_transposed_pair(rows, cols, |from, to| dst[to] = src[from]);
 }
 
-/// `dst[m×n] += a[m×k]·b[n×k]ᵀ`, the weight gradient's product. With a long inner dimension
-/// the `gemm` crate runs this shape ~1.4× faster into a column-major destination, so the
-/// product is then formed as `b·aᵀ` in a temporary and added transposed; with a short one the
-/// transposed add would cost more than it saves (measured on PAD's shapes).
-fn accumulate_outer_products<T: Real>(
+/// `dst[m×n] (+)= a[m×k]·b[n×k]ᵀ`, the weight gradient's product. With a long inner
+/// dimension the `gemm` crate runs this shape ~1.4× faster into a column-major destination, so
+/// the product is then formed as `b·aᵀ` in `product` and written (or added) transposed; with a
+/// short one the transposed pass would cost more than it saves (measured on PAD's shapes).
+#[allow(clippy::too_many_arguments)]
+fn outer_products<T: Real>(
     threads: usize,
     a: &[T],
     b: &[T],
     (m, n, k): (usize, usize, usize),
     dst: &mut [T],
+    update: Update,
+    product: &mut Vec<T>,
 ) {
     const LONG_INNER: usize = 512;
     if k < LONG_INNER {
-        matmul_on(
-            threads,
-            m,
-            n,
-            k,
-            a,
-            Op::Plain,
-            b,
-            Op::Transposed,
-            T::one(),
-            dst,
-        );
+        let (a, b) = ((a, Op::Plain), (b, Op::Transposed));
+        matmul_on(threads, m, n, k, a.0, a.1, b.0, b.1, update.alpha(), dst);
         return;
     }
-    let mut product_t = vec![T::zero(); n * m];
+    let product_t = scratch_prefix(product, n * m);
     matmul_on(
         threads,
         n,
@@ -497,9 +491,12 @@ fn accumulate_outer_products<T: Real>(
         a,
         Op::Transposed,
         T::zero(),
-        &mut product_t,
+        product_t,
     );
-    for_each_transposed_pair(n, m, |from, to| dst[to] += product_t[from]);
+    match update {
+        Update::Overwrite => transpose(product_t, n, m, dst),
+        Update::Accumulate => for_each_transposed_pair(n, m, |from, to| dst[to] += product_t[from]),
+    }
 }
 
 /// Threads for the synaptic and the input gradient's products: the pool split in two when
@@ -511,6 +508,56 @@ fn split_threads(both: bool) -> (usize, usize) {
         (threads.div_ceil(2), (threads / 2).max(1))
     } else {
         (threads, threads)
+    }
+}
+
+/// Whether a kernel writes its result over a buffer's contents or adds it to them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// The old contents are ignored (stale values and NaNs included).
+    Overwrite,
+    /// The result is added to the old contents (PyTorch's `.grad` accumulation).
+    Accumulate,
+}
+
+impl Update {
+    /// The factor [`matmul`] applies to the old contents.
+    fn alpha<T: Real>(self) -> T {
+        match self {
+            Update::Overwrite => T::zero(),
+            Update::Accumulate => T::one(),
+        }
+    }
+}
+
+/// Where a backward pass puts a layer's synaptic gradients, and how.
+#[derive(Debug)]
+pub struct SynapticGradients<'a, T> {
+    /// `∂L/∂W`, in the layer's weight layout.
+    pub weight: &'a mut [T],
+    /// Overwrite (a fresh gradient) or accumulate into an existing one.
+    pub weight_update: Update,
+    /// `∂L/∂b`, one per output channel.
+    pub bias: &'a mut [T],
+    /// As `weight_update`, for the bias.
+    pub bias_update: Update,
+}
+
+/// Work buffers of the passes, kept between calls: a patch matrix and a transposed
+/// weight-gradient product. Only their first elements are used by a smaller pass.
+#[derive(Debug, Default)]
+pub struct ConvScratch<T> {
+    patches: Vec<T>,
+    product: Vec<T>,
+}
+
+impl<T> ConvScratch<T> {
+    /// Empty buffers.
+    pub const fn new() -> Self {
+        ConvScratch {
+            patches: Vec::new(),
+            product: Vec::new(),
+        }
     }
 }
 
@@ -580,9 +627,8 @@ pub fn conv2d_forward<T: Real>(
 
 /// Convolution backward from the pre-activation gradient `dy` (`[C_out, N, H_o, W_o]`).
 ///
-/// Accumulates `dweight += dy·colᵀ` and `dbias += Σ dy`; fills `dx` (`[C_in, N, H, W]`), the
+/// Writes or adds `dy·colᵀ` and `Σ dy` into `grads`; fills `dx` (`[C_in, N, H, W]`), the
 /// error sent back through `feedback` (PyTorch weight layout), when one is asked for.
-/// `scratch` holds the error's patch matrix.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward<T: Real>(
     dy: &[T],
@@ -590,29 +636,38 @@ pub fn conv2d_backward<T: Real>(
     grid: &PatchGrid,
     g: &ConvGeometry,
     feedback: &[T],
-    dweight: &mut [T],
-    dbias: &mut [T],
-    scratch: &mut Vec<T>,
+    grads: SynapticGradients<'_, T>,
+    scratch: &mut ConvScratch<T>,
     dx: Option<&mut Vec<T>>,
 ) {
     let (rows, cols) = (grid.rows(), grid.cols());
     assert_eq!(dy.len(), g.out_channels * cols, "conv2d backward: dy size");
     assert_eq!(
-        dweight.len(),
+        grads.weight.len(),
         g.out_channels * rows,
         "conv2d backward: dweight size"
     );
+    let ConvScratch { patches, product } = scratch;
     // The synaptic and the input gradient are independent: computed side by side, each
     // one's serial stretches (the transposed add, col2im) leave threads to the other.
     let (dw_threads, dx_threads) = split_threads(dx.is_some());
     rayon::join(
         || {
-            accumulate_outer_products(dw_threads, dy, col, (g.out_channels, rows, cols), dweight);
-            accumulate_channel_sums(dy, g.out_channels, dbias);
+            let dims = (g.out_channels, rows, cols);
+            outer_products(
+                dw_threads,
+                dy,
+                col,
+                dims,
+                grads.weight,
+                grads.weight_update,
+                product,
+            );
+            channel_sums(dy, g.out_channels, grads.bias, grads.bias_update);
         },
         || {
             if let Some(dx) = dx {
-                let dcol = scratch_prefix(scratch, rows * cols);
+                let dcol = scratch_prefix(patches, rows * cols);
                 matmul_on(
                     dx_threads,
                     rows,
@@ -643,7 +698,7 @@ pub fn conv_transpose2d_forward<T: Real>(
     g: &ConvGeometry,
     weight: &[T],
     bias: &[T],
-    scratch: &mut Vec<T>,
+    scratch: &mut ConvScratch<T>,
     y: &mut Vec<T>,
 ) -> PatchGrid {
     let grid = transpose_grid(batch, height, width, g);
@@ -658,7 +713,7 @@ pub fn conv_transpose2d_forward<T: Real>(
         "conv_transpose2d: weight size"
     );
     assert_eq!(bias.len(), g.out_channels, "conv_transpose2d: bias size");
-    let col = scratch_prefix(scratch, grid.rows() * grid.cols());
+    let col = scratch_prefix(&mut scratch.patches, grid.rows() * grid.cols());
     matmul(
         grid.rows(),
         grid.cols(),
@@ -697,9 +752,8 @@ pub fn transpose_grid(batch: usize, height: usize, width: usize, g: &ConvGeometr
 /// Transposed-convolution backward from the pre-activation gradient `dy` (`[C_out, N, H_o, W_o]`)
 /// with `x` the forward input (`[C_in, N, H, W]`).
 ///
-/// Accumulates `dweight += x·im2col(dy)ᵀ` and `dbias += Σ dy`; fills `dx`, the error sent back
+/// Writes or adds `x·im2col(dy)ᵀ` and `Σ dy` into `grads`; fills `dx`, the error sent back
 /// through `feedback` (PyTorch layout `[C_in, C_out, k, k]`), when one is asked for.
-/// `scratch` holds the error's patch matrix.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_transpose2d_backward<T: Real>(
     dy: &[T],
@@ -707,9 +761,8 @@ pub fn conv_transpose2d_backward<T: Real>(
     grid: &PatchGrid,
     g: &ConvGeometry,
     feedback: &[T],
-    dweight: &mut [T],
-    dbias: &mut [T],
-    scratch: &mut Vec<T>,
+    grads: SynapticGradients<'_, T>,
+    scratch: &mut ConvScratch<T>,
     dx: Option<&mut Vec<T>>,
 ) {
     let (rows, cols) = (grid.rows(), grid.cols());
@@ -718,10 +771,11 @@ pub fn conv_transpose2d_backward<T: Real>(
         grid.map_len(),
         "conv_transpose2d backward: dy size"
     );
-    let dcol = scratch_prefix(scratch, rows * cols);
+    let ConvScratch { patches, product } = scratch;
+    let dcol = scratch_prefix(patches, rows * cols);
     im2col(dy, grid, dcol);
     assert_eq!(
-        dweight.len(),
+        grads.weight.len(),
         g.in_channels * rows,
         "conv_transpose2d backward: dweight size"
     );
@@ -729,8 +783,17 @@ pub fn conv_transpose2d_backward<T: Real>(
     let (dw_threads, dx_threads) = split_threads(dx.is_some());
     rayon::join(
         || {
-            accumulate_outer_products(dw_threads, x, dcol, (g.in_channels, rows, cols), dweight);
-            accumulate_channel_sums(dy, g.out_channels, dbias);
+            let dims = (g.in_channels, rows, cols);
+            outer_products(
+                dw_threads,
+                x,
+                dcol,
+                dims,
+                grads.weight,
+                grads.weight_update,
+                product,
+            );
+            channel_sums(dy, g.out_channels, grads.bias, grads.bias_update);
         },
         || {
             if let Some(dx) = dx {
@@ -751,11 +814,11 @@ pub fn conv_transpose2d_backward<T: Real>(
     );
 }
 
-/// `dbias[c] += Σ` over channel `c` of a channel-major gradient, each channel summed in f64 in
+/// `dbias[c] (+)= Σ` over channel `c` of a channel-major gradient, each channel summed in f64 in
 /// a fixed order (so the result does not depend on the thread count): eight running sums over
 /// interleaved elements, which vectorise (one running sum is a chain of dependent adds),
 /// then added up in order.
-fn accumulate_channel_sums<T: Real>(grad: &[T], channels: usize, dbias: &mut [T]) {
+fn channel_sums<T: Real>(grad: &[T], channels: usize, dbias: &mut [T], update: Update) {
     const LANES: usize = 8;
     assert_eq!(dbias.len(), channels);
     let per_channel = grad.len() / channels.max(1);
@@ -769,7 +832,11 @@ fn accumulate_channel_sums<T: Real>(grad: &[T], channels: usize, dbias: &mut [T]
             lanes.iter_mut().zip(block).for_each(|(l, v)| *l += wide(v));
         }
         let sum = lanes.iter().sum::<f64>() + tail;
-        *out += T::from_f64(sum).unwrap_or_else(T::nan);
+        let sum = T::from_f64(sum).unwrap_or_else(T::nan);
+        *out = match update {
+            Update::Overwrite => sum,
+            Update::Accumulate => *out + sum,
+        };
     });
 }
 
@@ -934,13 +1001,63 @@ mod tests {
             let x = sample(ci * n * side * side, i as u64);
             let wt = sample(g.weight_len(), 100 + i as u64);
             let b = sample(co, 200 + i as u64);
-            let (mut scratch, mut y) = (Vec::new(), Vec::new());
+            let (mut scratch, mut y) = (ConvScratch::new(), Vec::new());
             conv_transpose2d_forward(&x, n, side, side, &g, &wt, &b, &mut scratch, &mut y);
             let want = reference_conv_transpose(&x, n, side, side, &g, &wt, &b);
             assert_eq!(y.len(), want.len());
             for (a, e) in y.iter().zip(&want) {
                 assert!((a - e).abs() < 1e-12, "{g:?}: {a} vs {e}");
             }
+        }
+    }
+
+    #[test]
+    fn fresh_gradients_overwrite_stale_memory_exactly() {
+        // Overwriting a NaN-filled buffer must give what accumulating into zeros gives, on the
+        // short- and the long-inner-dimension paths of the weight gradient (32 and 512 patches).
+        let g = ConvGeometry {
+            in_channels: 3,
+            out_channels: 4,
+            kernel: 4,
+            stride: 2,
+            padding: 1,
+        };
+        for side in [8, 32] {
+            let n = 2;
+            let x = sample(3 * n * side * side, 1);
+            let (wt, b) = (sample(g.weight_len(), 2), sample(4, 3));
+            let mut scratch = ConvScratch::new();
+            let (mut col, mut y) = (Vec::new(), Vec::new());
+            let grid = conv2d_forward(&x, n, side, side, &g, &wt, &b, &mut col, &mut y);
+            let dy = sample(y.len(), 4);
+            let tconv = ConvGeometry {
+                in_channels: 4,
+                out_channels: 3,
+                ..g
+            };
+            let tgrid = transpose_grid(n, side / 2, side / 2, &tconv);
+            let run = |update: Update, start: f64, scratch: &mut ConvScratch<f64>| {
+                let (mut dw, mut db) = (vec![start; wt.len()], vec![start; 4]);
+                let mut grads = SynapticGradients {
+                    weight: &mut dw,
+                    weight_update: update,
+                    bias: &mut db,
+                    bias_update: update,
+                };
+                conv2d_backward(&dy, &col, &grid, &g, &wt, grads, scratch, None);
+                let (mut tdw, mut tdb) = (vec![start; wt.len()], vec![start; 3]);
+                grads = SynapticGradients {
+                    weight: &mut tdw,
+                    weight_update: update,
+                    bias: &mut tdb,
+                    bias_update: update,
+                };
+                conv_transpose2d_backward(&x, &dy, &tgrid, &tconv, &wt, grads, scratch, None);
+                [dw, db, tdw, tdb]
+            };
+            let fresh = run(Update::Overwrite, f64::NAN, &mut scratch);
+            let accumulated = run(Update::Accumulate, 0.0, &mut scratch);
+            assert_eq!(fresh, accumulated, "side {side}");
         }
     }
 
