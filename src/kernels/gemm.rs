@@ -4,9 +4,12 @@
 //!
 //! The default backend is the pure-Rust `gemm` crate (AVX-512 kernels through its `x86-v4`
 //! feature); the `blas` feature routes the product through a system CBLAS (OpenBLAS) instead.
-//! The `gemm` crate splits the output, never the inner dimension, across threads, so every
-//! element is summed in the same order whatever the thread count: results are bit-identical
-//! with 1 or N threads.
+//! With several threads the output's longer side is cut into one block per thread, each a
+//! single-threaded product (the crate's own threading synchronises at every slice of the
+//! inner dimension, and one thread often waited for the other). The inner dimension is never
+//! cut, and a block is only cut off when the crate sums it in the order it sums the whole
+//! product, so results are bit-identical with 1 or N threads; otherwise the crate threads
+//! the whole product itself, which also keeps that order.
 
 use super::Real;
 use std::cell::Cell;
@@ -123,6 +126,8 @@ fn strides(stored_cols: usize, op: Op) -> (isize, isize) {
 #[cfg(not(feature = "blas"))]
 mod backend {
     use super::{strides, Op, Real, PARALLEL_MIN_MACS};
+    use rayon::prelude::*;
+    use std::ops::Range;
 
     #[allow(clippy::too_many_arguments)]
     pub(super) fn matmul<T: Real>(
@@ -139,35 +144,88 @@ mod backend {
     ) {
         let (a_rs, a_cs) = strides(if op_a == Op::Plain { k } else { m }, op_a);
         let (b_rs, b_cs) = strides(if op_b == Op::Plain { n } else { k }, op_b);
-        let parallelism = if threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
+        let dst = SharedDst(c.as_mut_ptr());
+        // One block of the product: rows `rows` and columns `cols` of `c`.
+        let block = |rows: Range<usize>, cols: Range<usize>, parallelism| {
+            // SAFETY: the asserts in `super::matmul` guarantee that every index the strides
+            // produce for the whole product lies inside the three slices, so do those of any
+            // block of it; `c` does not alias `a` or `b` (`&mut`), and blocks are disjoint.
+            unsafe {
+                gemm::gemm(
+                    rows.len(),
+                    cols.len(),
+                    k,
+                    dst.at(rows.start * n + cols.start),
+                    1,
+                    n as isize,
+                    alpha != T::zero(),
+                    a.as_ptr().offset(rows.start as isize * a_rs),
+                    a_cs,
+                    a_rs,
+                    b.as_ptr().offset(cols.start as isize * b_cs),
+                    b_cs,
+                    b_rs,
+                    alpha,
+                    T::one(),
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                );
+            }
         };
-        // SAFETY: the asserts in `super::matmul` guarantee that every index the strides
-        // produce lies inside the three slices, and `c` does not alias `a` or `b` (`&mut`).
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                c.as_mut_ptr(),
-                1,
-                n as isize,
-                alpha != T::zero(),
-                a.as_ptr(),
-                a_cs,
-                a_rs,
-                b.as_ptr(),
-                b_cs,
-                b_rs,
-                alpha,
-                T::one(),
-                false,
-                false,
-                false,
-                parallelism,
-            );
+        if threads <= 1 || m * n * k < PARALLEL_MIN_MACS {
+            block(0..m, 0..n, gemm::Parallelism::None);
+            return;
+        }
+        // The longer side of the output is cut into one block per thread (whole vector
+        // widths), each a single-threaded product: no synchronisation inside it, where the
+        // crate's own threading meets at a barrier for every slice of the inner dimension.
+        const ALIGN: usize = 16;
+        let side = m.max(n);
+        let piece = side.div_ceil(threads).div_ceil(ALIGN) * ALIGN;
+        let last = side - (side - 1) / piece * piece;
+        let smallest = if n >= m { (m, last) } else { (last, n) };
+        if !same_kernel_path(smallest) {
+            block(0..m, 0..n, gemm::Parallelism::Rayon(threads));
+            return;
+        }
+        (0..threads).into_par_iter().for_each(|t| {
+            let part = (t * piece).min(side)..((t + 1) * piece).min(side);
+            if part.is_empty() {
+                return;
+            }
+            if n >= m {
+                block(0..m, part, gemm::Parallelism::None);
+            } else {
+                block(part, 0..n, gemm::Parallelism::None);
+            }
+        });
+    }
+
+    /// Whether a block of `rows×cols` outputs (cut from a larger product, with no fewer of
+    /// either) takes the `gemm` crate's general kernel path with the same inner-dimension
+    /// slices as the whole product, so each of its elements is summed in the same order.
+    /// Vector-product kernels (a side of 1), the dot-product kernel (≤ 256 outputs) and the
+    /// shorter slices of products up to 64×64 sum differently.
+    fn same_kernel_path((rows, cols): (usize, usize)) -> bool {
+        rows >= 2 && cols >= 2 && rows * cols > 256 && (rows > 64 || cols > 64)
+    }
+
+    /// The destination pointer, shared by the threads that write disjoint blocks of it.
+    #[derive(Clone, Copy)]
+    struct SharedDst<T>(*mut T);
+    // SAFETY: each thread writes only its own block (see `matmul`).
+    unsafe impl<T> Send for SharedDst<T> {}
+    unsafe impl<T> Sync for SharedDst<T> {}
+
+    impl<T> SharedDst<T> {
+        /// The element `offset` places in.
+        ///
+        /// # Safety
+        /// `offset` must lie inside the destination.
+        unsafe fn at(self, offset: usize) -> *mut T {
+            self.0.add(offset)
         }
     }
 }
@@ -300,23 +358,54 @@ mod tests {
     }
 
     #[test]
-    fn same_bits_with_one_and_two_threads() {
-        let (m, n, k) = (128, 1024, 1024);
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i % 97) as f32 - 48.0) * 1e-2)
-            .collect();
-        let b: Vec<f32> = (0..k * n)
-            .map(|i| ((i % 89) as f32 - 44.0) * 1e-3)
-            .collect();
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let mut c = vec![0.0f32; m * n];
-            pool.install(|| matmul(m, n, k, &a, Op::Plain, &b, Op::Transposed, 0.0, &mut c));
-            c
-        };
-        assert_eq!(run(1), run(2));
+    fn same_bits_whatever_the_thread_count() {
+        use Op::{Plain, Transposed};
+        // Every product shape of a PAD cycle at batch 64, and others.
+        let shapes = [
+            (1, 64, 4096, Plain, Plain),
+            (1, 4096, 64, Plain, Transposed),
+            (48, 64, 16384, Plain, Transposed),
+            (48, 16384, 64, Transposed, Plain),
+            (64, 16384, 48, Plain, Plain),
+            (128, 4096, 1024, Plain, Plain),
+            (256, 64, 4096, Plain, Plain),
+            (256, 1024, 2048, Plain, Plain),
+            (256, 4096, 64, Plain, Transposed),
+            (1024, 128, 4096, Plain, Transposed),
+            (1024, 4096, 128, Transposed, Plain),
+            (2048, 256, 1024, Plain, Transposed),
+            (2048, 1024, 256, Transposed, Plain),
+            (4096, 64, 1, Transposed, Plain),
+            (4096, 64, 256, Transposed, Plain),
+            (128, 1024, 1024, Plain, Transposed),
+            // Blocks that would leave the general kernel path, or reach it from the
+            // dot-product one.
+            (32, 16, 1024, Plain, Transposed),
+            (100, 40, 2048, Plain, Plain),
+            (40, 70, 512, Transposed, Plain),
+            (65, 70, 512, Plain, Transposed),
+            (20, 600, 64, Plain, Plain),
+        ];
+        for (m, n, k, op_a, op_b) in shapes {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i % 97) as f32 - 48.0) * 1e-2)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i % 89) as f32 - 44.0) * 1e-3)
+                .collect();
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let mut c: Vec<f32> = (0..m * n).map(|i| (i % 7) as f32).collect();
+                pool.install(|| matmul(m, n, k, &a, op_a, &b, op_b, 1.0, &mut c));
+                c
+            };
+            let one = run(1);
+            for threads in [2, 3, 4] {
+                assert!(one == run(threads), "{m}x{n}x{k}, {threads} threads");
+            }
+        }
     }
 }
