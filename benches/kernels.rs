@@ -8,6 +8,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use padsim::kernels::conv::{self, ConvGeometry};
 use padsim::kernels::gemm::{matmul, Op};
+use padsim::kernels::Activation;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -124,6 +125,7 @@ fn kernels(c: &mut Criterion) {
                                 &g,
                                 &w,
                                 &b,
+                                Activation::LeakyRelu(0.2),
                                 &mut scratch,
                                 &mut y,
                             )
@@ -154,7 +156,18 @@ fn kernels(c: &mut Criterion) {
                 });
             } else {
                 let mut col = Vec::new();
-                let grid = conv::conv2d_forward(&x, BATCH, s, s, &g, &w, &b, &mut col, &mut y);
+                let grid = conv::conv2d_forward(
+                    &x,
+                    BATCH,
+                    s,
+                    s,
+                    &g,
+                    &w,
+                    &b,
+                    Activation::LeakyRelu(0.2),
+                    &mut col,
+                    &mut y,
+                );
                 let flops = 2 * g.weight_len() * grid.cols();
                 let dy = filled(y.len(), 1e-3);
                 group.throughput(Throughput::Elements(flops as u64));
@@ -169,6 +182,7 @@ fn kernels(c: &mut Criterion) {
                                 &g,
                                 &w,
                                 &b,
+                                Activation::LeakyRelu(0.2),
                                 &mut col,
                                 &mut y,
                             )

@@ -24,6 +24,9 @@ fn sample(len: usize, seed: u64) -> Vec<f64> {
         .collect()
 }
 
+/// Kernels tested on their pre-activation outputs.
+const IDENTITY: Activation = Activation::Identity;
+
 /// Synaptic gradients that the kernels add to, as PyTorch's `.grad`.
 fn accumulate<'a>(weight: &'a mut [f64], bias: &'a mut [f64]) -> SynapticGradients<'a, f64> {
     SynapticGradients {
@@ -81,7 +84,7 @@ fn conv_forward(
     b: &[f64],
 ) -> (Vec<f64>, Vec<f64>, PatchGrid) {
     let (mut col, mut y) = (Vec::new(), Vec::new());
-    let grid = conv::conv2d_forward(x, n, side, side, g, w, b, &mut col, &mut y);
+    let grid = conv::conv2d_forward(x, n, side, side, g, w, b, IDENTITY, &mut col, &mut y);
     (y, col, grid)
 }
 
@@ -117,7 +120,8 @@ fn tconv_forward(
     b: &[f64],
 ) -> (Vec<f64>, PatchGrid) {
     let (mut scratch, mut y) = (ConvScratch::new(), Vec::new());
-    let grid = conv::conv_transpose2d_forward(x, n, side, side, g, w, b, &mut scratch, &mut y);
+    let grid =
+        conv::conv_transpose2d_forward(x, n, side, side, g, w, b, IDENTITY, &mut scratch, &mut y);
     (y, grid)
 }
 
@@ -242,7 +246,7 @@ fn reused_buffers_give_the_results_of_fresh_ones() {
     let mut scratch = ConvScratch::new();
     for (pass, n) in [3usize, 1, 5, 2].into_iter().enumerate() {
         let x = sample(3 * n * 8 * 8, 30 + pass as u64);
-        let grid = conv::conv2d_forward(&x, n, 8, 8, &g, &w, &b, &mut col, &mut y);
+        let grid = conv::conv2d_forward(&x, n, 8, 8, &g, &w, &b, IDENTITY, &mut col, &mut y);
         let (fresh_y, fresh_col, _) = conv_forward(&x, n, 8, &g, &w, &b);
         assert_eq!(
             (&y, &col),
@@ -274,7 +278,18 @@ fn reused_buffers_give_the_results_of_fresh_ones() {
             ..g
         };
         let tw = sample(tg.weight_len(), 22);
-        conv::conv_transpose2d_forward(&z, n, 4, 4, &tg, &tw, &b[..2], &mut scratch, &mut y);
+        conv::conv_transpose2d_forward(
+            &z,
+            n,
+            4,
+            4,
+            &tg,
+            &tw,
+            &b[..2],
+            IDENTITY,
+            &mut scratch,
+            &mut y,
+        );
         assert_eq!(
             y,
             tconv_forward(&z, n, 4, &tg, &tw, &b[..2]).0,

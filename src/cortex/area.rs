@@ -162,16 +162,19 @@ impl CorticalArea {
         let x = input.as_slice();
         let grid = match self.connectivity {
             Connectivity::Conv => {
-                conv::conv2d_forward(x, n, h, w, g, weight, bias, &mut input_term, &mut out)
+                let f = self.activation;
+                conv::conv2d_forward(x, n, h, w, g, weight, bias, f, &mut input_term, &mut out)
             }
             Connectivity::ConvTranspose => {
                 zip_in_place(conv::reuse(&mut input_term, x.len()), x, |_, v| v);
                 with_scratch(|scratch| {
-                    conv::conv_transpose2d_forward(x, n, h, w, g, weight, bias, scratch, &mut out)
+                    let f = self.activation;
+                    conv::conv_transpose2d_forward(
+                        x, n, h, w, g, weight, bias, f, scratch, &mut out,
+                    )
                 })
             }
         };
-        self.activation.forward_in_place(&mut out);
         let (oh, ow) = match self.connectivity {
             Connectivity::Conv => (grid.out_height, grid.out_width),
             Connectivity::ConvTranspose => (grid.height, grid.width),

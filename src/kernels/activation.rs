@@ -44,6 +44,23 @@ impl Activation {
         }
     }
 
+    /// `u ← f(u + bias)` on one slice, on the calling thread: a layer's epilogue, run on each
+    /// block of its output while the block is still in cache.
+    pub fn apply_after_bias<T: Real>(&self, u: &mut [T], bias: T) {
+        match *self {
+            Activation::Identity => u.iter_mut().for_each(|v| *v += bias),
+            Activation::LeakyRelu(slope) => {
+                let slope = real::<T>(slope);
+                u.iter_mut().for_each(|v| {
+                    let x = *v + bias;
+                    *v = if x <= T::zero() { x * slope } else { x }
+                })
+            }
+            Activation::Tanh => u.iter_mut().for_each(|v| *v = (*v + bias).tanh()),
+            Activation::Sigmoid => u.iter_mut().for_each(|v| *v = sigmoid(*v + bias)),
+        }
+    }
+
     /// Turns the gradient w.r.t. the output into the gradient w.r.t. the input, in place:
     /// `g ← g · f'(u)`, with `output = f(u)`.
     pub fn backward_in_place<T: Real>(&self, output: &[T], grad: &mut [T]) {

@@ -164,8 +164,8 @@ mod tests {
             let b: Vec<f64> = (0..6).map(|i| i as f64 * 0.1 - 0.2).collect();
             let act = Activation::LeakyRelu(0.2);
             let (mut col, mut expected) = (Vec::new(), Vec::new());
-            let grid = conv::conv2d_forward(&x, n, side, side, &g, &w, &b, &mut col, &mut expected);
-            act.forward_in_place(&mut expected);
+            let grid =
+                conv::conv2d_forward(&x, n, side, side, &g, &w, &b, act, &mut col, &mut expected);
             let (oh, ow) = (grid.out_height, grid.out_width);
             let expected = to_channels_last(&expected, 6, n, oh * ow);
             let x_last = to_channels_last(&x, 5, n, side * side);

@@ -35,7 +35,7 @@
 //! memory ([`Update::Overwrite`]) rather than zeroed and then accumulated into.
 
 use super::gemm::{matmul, matmul_on, Op};
-use super::Real;
+use super::{Activation, Real};
 use rayon::prelude::*;
 
 /// The static shape of a convolution: channels, square kernel, stride and zero padding.
@@ -363,6 +363,17 @@ pub fn im2col<T: Real>(map: &[T], grid: &PatchGrid, col: &mut [T]) {
 /// are woven back into the image plane. Every pixel sums its contributions in the order of
 /// the kernel offsets, whatever the thread count. Parallel over (channel, image) planes.
 pub fn col2im<T: Real>(col: &[T], grid: &PatchGrid, map: &mut [T]) {
+    col2im_then(col, grid, map, |_, _| {});
+}
+
+/// [`col2im`], then `finish(channel, pixels)` on each part of the map as soon as it is
+/// complete (an image plane, or a channel's planes for a single patch).
+fn col2im_then<T: Real>(
+    col: &[T],
+    grid: &PatchGrid,
+    map: &mut [T],
+    finish: impl Fn(usize, &mut [T]) + Sync,
+) {
     assert_eq!(map.len(), grid.map_len(), "col2im: map size");
     assert_eq!(col.len(), grid.rows() * grid.cols(), "col2im: col size");
     let (k, n_images, cols) = (grid.kernel, grid.batch, grid.cols());
@@ -373,7 +384,11 @@ pub fn col2im<T: Real>(col: &[T], grid: &PatchGrid, map: &mut [T]) {
         // Per channel, [k·k, N] → [N, k·k].
         map.par_chunks_mut(plane * n_images)
             .zip(col.par_chunks(plane * n_images))
-            .for_each(|(images, rows)| transpose(rows, plane, n_images, images));
+            .enumerate()
+            .for_each(|(channel, (images, rows))| {
+                transpose(rows, plane, n_images, images);
+                finish(channel, images);
+            });
         return;
     }
     let taps: Vec<_> = kernel_taps(grid).collect();
@@ -387,6 +402,7 @@ pub fn col2im<T: Real>(col: &[T], grid: &PatchGrid, map: &mut [T]) {
                 scatter_add_window(src, &mut phases[phase + shift..], ow, pw);
             }
             grid.merge_phases(phases, dst);
+            finish(c, dst);
         },
     );
 }
@@ -579,19 +595,17 @@ pub(crate) fn scratch_prefix<T: Real>(buf: &mut Vec<T>, len: usize) -> &mut [T] 
     &mut buf[..len]
 }
 
-/// Adds `bias[c]` to every element of channel `c` of a channel-major buffer.
-pub fn add_channel_bias<T: Real>(out: &mut [T], bias: &[T]) {
+/// `out ← f(out + bias[c])` on every element of channel `c` of a channel-major buffer.
+pub fn add_bias_and_activate<T: Real>(out: &mut [T], bias: &[T], activation: Activation) {
     let per_channel = out.len() / bias.len().max(1);
     out.par_chunks_mut(per_channel.max(1))
         .zip(bias.par_iter())
-        .for_each(|(row, &b)| {
-            row.iter_mut().for_each(|v| *v += b);
-        });
+        .for_each(|(row, &b)| activation.apply_after_bias(row, b));
 }
 
 /// Convolution forward. `x` is `[C_in, N, H, W]`, `weight` `[C_out, C_in, k, k]`.
-/// Fills `y` with `[C_out, N, H_o, W_o]` (pre-activation) and `col` with the patch matrix,
-/// which the weight gradient needs; returns the patch grid.
+/// Fills `y` with `f(W ⊛ x + b)`, `[C_out, N, H_o, W_o]` (`f` = `activation`), and `col` with
+/// the patch matrix, which the weight gradient needs; returns the patch grid.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward<T: Real>(
     x: &[T],
@@ -601,6 +615,7 @@ pub fn conv2d_forward<T: Real>(
     g: &ConvGeometry,
     weight: &[T],
     bias: &[T],
+    activation: Activation,
     col: &mut Vec<T>,
     y: &mut Vec<T>,
 ) -> PatchGrid {
@@ -621,7 +636,7 @@ pub fn conv2d_forward<T: Real>(
         T::zero(),
         y,
     );
-    add_channel_bias(y, bias);
+    add_bias_and_activate(y, bias, activation);
     grid
 }
 
@@ -687,8 +702,9 @@ pub fn conv2d_backward<T: Real>(
 }
 
 /// Transposed-convolution forward. `x` is `[C_in, N, H, W]`, `weight` `[C_in, C_out, k, k]`.
-/// Fills `y` with `[C_out, N, H_o, W_o]` (pre-activation), using `scratch` for the patch
-/// matrix; returns the grid over `y`.
+/// Fills `y` with `f(Wᵀ ⊛ x + b)`, `[C_out, N, H_o, W_o]` (`f` = `activation`, applied to each
+/// image plane as col2im completes it), using `scratch` for the patch matrix; returns the grid
+/// over `y`.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_transpose2d_forward<T: Real>(
     x: &[T],
@@ -698,6 +714,7 @@ pub fn conv_transpose2d_forward<T: Real>(
     g: &ConvGeometry,
     weight: &[T],
     bias: &[T],
+    activation: Activation,
     scratch: &mut ConvScratch<T>,
     y: &mut Vec<T>,
 ) -> PatchGrid {
@@ -726,8 +743,9 @@ pub fn conv_transpose2d_forward<T: Real>(
         col,
     );
     let y = reuse(y, grid.map_len());
-    col2im(col, &grid, y);
-    add_channel_bias(y, bias);
+    col2im_then(col, &grid, y, |channel, plane| {
+        activation.apply_after_bias(plane, bias[channel])
+    });
     grid
 }
 
@@ -843,6 +861,8 @@ fn channel_sums<T: Real>(grad: &[T], channels: usize, dbias: &mut [T], update: U
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const IDENTITY: Activation = Activation::Identity;
 
     /// Direct NCHW-free reference convolution on a channel-major map, in f64.
     fn reference_conv(
@@ -975,7 +995,7 @@ mod tests {
             let wt = sample(g.weight_len(), 100 + i as u64);
             let b = sample(co, 200 + i as u64);
             let (mut col, mut y) = (Vec::new(), Vec::new());
-            conv2d_forward(&x, n, side, side, &g, &wt, &b, &mut col, &mut y);
+            conv2d_forward(&x, n, side, side, &g, &wt, &b, IDENTITY, &mut col, &mut y);
             let want = reference_conv(&x, n, side, side, &g, &wt, &b);
             for (a, e) in y.iter().zip(&want) {
                 assert!((a - e).abs() < 1e-12, "{g:?}: {a} vs {e}");
@@ -1002,11 +1022,107 @@ mod tests {
             let wt = sample(g.weight_len(), 100 + i as u64);
             let b = sample(co, 200 + i as u64);
             let (mut scratch, mut y) = (ConvScratch::new(), Vec::new());
-            conv_transpose2d_forward(&x, n, side, side, &g, &wt, &b, &mut scratch, &mut y);
+            conv_transpose2d_forward(
+                &x,
+                n,
+                side,
+                side,
+                &g,
+                &wt,
+                &b,
+                IDENTITY,
+                &mut scratch,
+                &mut y,
+            );
             let want = reference_conv_transpose(&x, n, side, side, &g, &wt, &b);
             assert_eq!(y.len(), want.len());
             for (a, e) in y.iter().zip(&want) {
                 assert!((a - e).abs() < 1e-12, "{g:?}: {a} vs {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn fused_activation_equals_applying_it_afterwards() {
+        let activations = [
+            Activation::LeakyRelu(0.2),
+            Activation::Tanh,
+            Activation::Sigmoid,
+        ];
+        // (k, s, p, input side): a doubling transposed convolution and a single patch.
+        for (k, s, p, side) in [(4, 2, 1, 4), (4, 1, 0, 1)] {
+            let g = ConvGeometry {
+                in_channels: 3,
+                out_channels: 2,
+                kernel: k,
+                stride: s,
+                padding: p,
+            };
+            let n = 3;
+            let x = sample(3 * n * side * side, 5);
+            let (wt, b) = (sample(g.weight_len(), 6), sample(2, 7));
+            let mut scratch = ConvScratch::new();
+            for act in activations {
+                let (mut fused, mut afterwards) = (Vec::new(), Vec::new());
+                conv_transpose2d_forward(
+                    &x,
+                    n,
+                    side,
+                    side,
+                    &g,
+                    &wt,
+                    &b,
+                    act,
+                    &mut scratch,
+                    &mut fused,
+                );
+                conv_transpose2d_forward(
+                    &x,
+                    n,
+                    side,
+                    side,
+                    &g,
+                    &wt,
+                    &b,
+                    IDENTITY,
+                    &mut scratch,
+                    &mut afterwards,
+                );
+                act.forward_in_place(&mut afterwards);
+                assert_eq!(fused, afterwards, "{act:?}, {g:?}");
+                let (mut col, mut fused, mut afterwards) = (Vec::new(), Vec::new(), Vec::new());
+                let conv = ConvGeometry {
+                    in_channels: 2,
+                    out_channels: 3,
+                    ..g
+                };
+                let map = sample(2 * n * 8 * 8, 8);
+                conv2d_forward(
+                    &map,
+                    n,
+                    8,
+                    8,
+                    &conv,
+                    &wt,
+                    &b[..1].repeat(3),
+                    act,
+                    &mut col,
+                    &mut fused,
+                );
+                conv2d_forward(
+                    &map,
+                    n,
+                    8,
+                    8,
+                    &conv,
+                    &wt,
+                    &b[..1].repeat(3),
+                    IDENTITY,
+                    &mut col,
+                    &mut afterwards,
+                );
+                act.forward_in_place(&mut afterwards);
+                assert_eq!(fused, afterwards, "{act:?}, {conv:?}");
             }
         }
     }
@@ -1028,7 +1144,7 @@ mod tests {
             let (wt, b) = (sample(g.weight_len(), 2), sample(4, 3));
             let mut scratch = ConvScratch::new();
             let (mut col, mut y) = (Vec::new(), Vec::new());
-            let grid = conv2d_forward(&x, n, side, side, &g, &wt, &b, &mut col, &mut y);
+            let grid = conv2d_forward(&x, n, side, side, &g, &wt, &b, IDENTITY, &mut col, &mut y);
             let dy = sample(y.len(), 4);
             let tconv = ConvGeometry {
                 in_channels: 4,
