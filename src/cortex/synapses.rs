@@ -71,6 +71,9 @@ impl Parameter {
 
     /// Multiplies the gradient (if any) by `factor`: the conductor's plasticity sign.
     pub fn scale_grad(&mut self, factor: f32) {
+        if factor == 1.0 {
+            return; // exact either way; spares a pass over the gradient every Wake
+        }
         if let Some(g) = self.grad.as_mut() {
             match g.as_slice_mut() {
                 Some(values) => map_in_place(values, move |v| v * factor),
