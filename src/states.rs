@@ -179,14 +179,13 @@ impl Brain {
         if let Some(mask) = mask {
             occluded.mask_pixels(mask);
         }
-        let percept = self.cortex.feedforward.forward(&occluded);
+        let z_dream = self.cortex.feedforward.encode(&occluded);
         let z_target = z_replay.as_standard_layout();
         let (mse, dz) = loss::mse(
-            percept.z.as_slice().expect("contiguous"),
+            z_dream.as_slice().expect("contiguous"),
             z_target.as_slice().expect("contiguous"),
         );
-        let dz =
-            Array2::from_shape_vec(percept.z.raw_dim(), scaled(dz, weight)).expect("same shape");
+        let dz = Array2::from_shape_vec(z_dream.raw_dim(), scaled(dz, weight)).expect("same shape");
         if nm.feedforward_plastic || nm.feedback_plastic {
             let dx = self
                 .cortex
@@ -203,7 +202,7 @@ impl Brain {
         NremOutcome {
             dream,
             occluded,
-            z_dream: percept.z,
+            z_dream,
             losses: vec![("latent_reconstruction", mse)],
         }
     }
@@ -213,11 +212,11 @@ impl Brain {
         let nm = self.conductor.rem;
         self.cortex.clear_grads();
         let dream = self.cortex.feedback.forward(z_mix).clone();
-        let percept = self.cortex.feedforward.forward(&dream);
+        let d = self.cortex.feedforward.discriminate(&dream);
         let reality = nm
             .discriminator
             .expect("REM trains the discriminator; the conductor gates it off");
-        let (internal, dd) = loss::bce(percept.d.as_slice().expect("contiguous"), reality.target());
+        let (internal, dd) = loss::bce(d.as_slice().expect("contiguous"), reality.target());
         let dd = Array1::from(scaled(dd, weight));
         if nm.feedforward_plastic || nm.feedback_plastic {
             let dx = self
@@ -231,7 +230,7 @@ impl Brain {
         self.apply_plasticity(&nm);
         RemOutcome {
             dream,
-            d: percept.d,
+            d,
             losses: vec![("internal", internal)],
         }
     }

@@ -84,6 +84,18 @@ impl FeedforwardPathway {
         Percept { z, d }
     }
 
+    /// The latent code `[N, nz]` of a batch alone (NREM reads no discriminator output).
+    pub fn encode(&mut self, images: &Activity) -> Array2<f32> {
+        let v4 = self.trunk.forward(images);
+        self.latent.forward(v4).to_latent()
+    }
+
+    /// The discriminator's outputs `[N]` for a batch alone (REM reads no latent code).
+    pub fn discriminate(&mut self, images: &Activity) -> Array1<f32> {
+        let v4 = self.trunk.forward(images);
+        self.discriminator.forward(v4)
+    }
+
     /// Sends the errors on z and/or d back to the images. A head without error gets no
     /// gradient (its parameters are not stepped); with neither, nothing happens.
     pub fn backward(
