@@ -19,8 +19,9 @@
 //!
 //! PAD equivalent: `nn.Conv2d` forward under `torch.no_grad()` with `channels_last` tensors.
 
-use super::conv::{scratch_prefix, transpose, ConvGeometry, PatchGrid};
+use super::conv::{scratch_prefix, ConvGeometry, PatchGrid};
 use super::gemm::{matmul, Op};
+use super::transpose::transpose;
 use super::{Activation, Real};
 
 /// `W[C_out, C_in, k, k]` (PyTorch's conv layout) as `Wᵀ[k·k·C_in, C_out]`, taps ordered
@@ -134,7 +135,7 @@ mod tests {
     /// `[C, N, H, W]` → `[N, H, W, C]`: the transpose of a `C × N·H·W` matrix.
     fn to_channels_last(x: &[f64], c: usize, n: usize, hw: usize) -> Vec<f64> {
         let mut out = vec![0.0; x.len()];
-        conv::transpose(x, c, n * hw, &mut out);
+        transpose(x, c, n * hw, &mut out);
         out
     }
 

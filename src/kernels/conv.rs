@@ -35,6 +35,7 @@
 //! memory ([`Update::Overwrite`]) rather than zeroed and then accumulated into.
 
 use super::gemm::{matmul, matmul_on, Op};
+use super::transpose::{transpose, transpose_with};
 use super::{Activation, Real};
 use rayon::prelude::*;
 
@@ -454,53 +455,6 @@ fn scatter_add_window<T: Real>(packed: &[T], plane: &mut [T], width: usize, pitc
             }
         }
     }
-}
-
-/// `dst = combine(dst, srcᵀ)` element by element, for a `rows×cols` row-major `src`.
-///
-/// Square blocks are read into a local tile, a cache line of each source row, and written out
-/// down its columns: the matrices' power-of-two row pitches would otherwise map every element
-/// of a tile column to the same cache set (an element-by-element tiled loop spent 2 ns per
-/// element on PAD's gradients, 8% of a cycle). Edges go element by element.
-fn transpose_with<T: Real>(
-    src: &[T],
-    rows: usize,
-    cols: usize,
-    dst: &mut [T],
-    combine: impl Fn(&mut T, T) + Copy,
-) {
-    const B: usize = 16;
-    assert_eq!(src.len(), rows * cols, "transpose: source size");
-    assert_eq!(dst.len(), rows * cols, "transpose: destination size");
-    let (full_rows, full_cols) = (rows / B * B, cols / B * B);
-    let mut tile = [[T::zero(); B]; B];
-    for i0 in (0..full_rows).step_by(B) {
-        for j0 in (0..full_cols).step_by(B) {
-            for (r, line) in tile.iter_mut().enumerate() {
-                line.copy_from_slice(&src[(i0 + r) * cols + j0..][..B]);
-            }
-            for c in 0..B {
-                let out: &mut [T; B] = (&mut dst[(j0 + c) * rows + i0..][..B])
-                    .try_into()
-                    .expect("B-wide row");
-                for r in 0..B {
-                    combine(&mut out[r], tile[r][c]);
-                }
-            }
-        }
-    }
-    let mut single = |i: usize, j: usize| combine(&mut dst[j * rows + i], src[i * cols + j]);
-    for i in 0..full_rows {
-        (full_cols..cols).for_each(|j| single(i, j));
-    }
-    for i in full_rows..rows {
-        (0..cols).for_each(|j| single(i, j));
-    }
-}
-
-/// `dst = srcᵀ` for a `rows×cols` row-major `src`.
-pub(crate) fn transpose<T: Real>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
-    transpose_with(src, rows, cols, dst, |d, v| *d = v);
 }
 
 /// `dst[m×n] (+)= a[m×k]·b[n×k]ᵀ`, the weight gradient's product. With a long inner
@@ -1241,40 +1195,6 @@ mod tests {
             let lhs: f64 = col.iter().zip(&c).map(|(a, b)| a * b).sum();
             let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
             assert!((lhs - rhs).abs() < 1e-10 * lhs.abs().max(1.0), "{grid:?}");
-        }
-    }
-
-    #[test]
-    fn blocked_transpose_matches_the_definition_on_ragged_shapes() {
-        // Full 16×16 blocks, edge rows and columns, and shapes smaller than one block.
-        for (rows, cols) in [
-            (1, 1),
-            (3, 40),
-            (16, 16),
-            (17, 33),
-            (48, 64),
-            (64, 5),
-            (35, 16),
-        ] {
-            let src = sample(rows * cols, (rows * 100 + cols) as u64);
-            let mut dst = vec![f64::NAN; src.len()];
-            transpose(&src, rows, cols, &mut dst);
-            let mut added = vec![1.0; src.len()];
-            transpose_with(&src, rows, cols, &mut added, |d, v| *d += v);
-            for i in 0..rows {
-                for j in 0..cols {
-                    assert_eq!(
-                        dst[j * rows + i],
-                        src[i * cols + j],
-                        "{rows}x{cols} ({i},{j})"
-                    );
-                    assert_eq!(
-                        added[j * rows + i],
-                        1.0 + src[i * cols + j],
-                        "{rows}x{cols}"
-                    );
-                }
-            }
         }
     }
 }

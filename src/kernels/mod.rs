@@ -1,5 +1,5 @@
 //! Pure numerical kernels: GEMM, convolution and transposed convolution (forward and
-//! backward), activations and losses.
+//! backward), activations, losses and transposes.
 //!
 //! Everything here is a function of slices or ndarray views; nothing holds state. Kernels are
 //! generic over [`Real`] (`f32` for the model, `f64` for finite-difference gradient checks).
@@ -16,6 +16,7 @@ pub mod conv;
 pub mod gemm;
 pub mod loss;
 pub mod pointwise;
+pub mod transpose;
 
 pub use activation::Activation;
 pub use conv::{ConvGeometry, PatchGrid};
