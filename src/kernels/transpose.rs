@@ -30,13 +30,14 @@ pub fn transpose_with<T: Real>(
     rows: usize,
     cols: usize,
     dst: &mut [T],
-    combine: impl Fn(&mut T, T) + Copy,
+    combine: impl Fn(&mut T, T),
 ) {
-    check_sizes(src, rows, cols, dst);
-    let full = (rows / TILE * TILE, cols / TILE * TILE);
+    assert_eq!(src.len(), rows * cols, "transpose: source size");
+    assert_eq!(dst.len(), rows * cols, "transpose: destination size");
+    let (full_rows, full_cols) = (rows / TILE * TILE, cols / TILE * TILE);
     let mut tile = [[T::zero(); TILE]; TILE];
-    for i0 in (0..full.0).step_by(TILE) {
-        for j0 in (0..full.1).step_by(TILE) {
+    for i0 in (0..full_rows).step_by(TILE) {
+        for j0 in (0..full_cols).step_by(TILE) {
             for (r, line) in tile.iter_mut().enumerate() {
                 line.copy_from_slice(&src[(i0 + r) * cols + j0..][..TILE]);
             }
@@ -50,28 +51,11 @@ pub fn transpose_with<T: Real>(
             }
         }
     }
-    transpose_edges(src, rows, cols, dst, full, combine);
-}
-
-fn check_sizes<T>(src: &[T], rows: usize, cols: usize, dst: &[T]) {
-    assert_eq!(src.len(), rows * cols, "transpose: source size");
-    assert_eq!(dst.len(), rows * cols, "transpose: destination size");
-}
-
-/// The elements outside the leading `full = (rows, cols)` block, which the tiles covered.
-fn transpose_edges<T: Copy>(
-    src: &[T],
-    rows: usize,
-    cols: usize,
-    dst: &mut [T],
-    full: (usize, usize),
-    combine: impl Fn(&mut T, T),
-) {
     let mut single = |i: usize, j: usize| combine(&mut dst[j * rows + i], src[i * cols + j]);
-    for i in 0..full.0 {
-        (full.1..cols).for_each(|j| single(i, j));
+    for i in 0..full_rows {
+        (full_cols..cols).for_each(|j| single(i, j));
     }
-    for i in full.0..rows {
+    for i in full_rows..rows {
         (0..cols).for_each(|j| single(i, j));
     }
 }
