@@ -45,6 +45,9 @@ pub struct BenchSettings {
 /// The result of one measurement.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Throughput {
+    /// The processor it ran on ([`cpu_model`]): machines of one kind are not always the same
+    /// CPU, and absolute figures are only comparable on the same one.
+    pub cpu: String,
     /// What was measured: `cycle` (with the condition) or `encoder`.
     pub what: String,
     /// Images per mini-batch.
@@ -155,6 +158,7 @@ fn summarise(
     let median_per_second = median(&per_second);
     let gflops = gflop_per_unit * median_per_second;
     Throughput {
+        cpu: cpu_model(),
         what,
         batch: settings.batch,
         threads: settings.threads,
@@ -166,6 +170,32 @@ fn summarise(
         ceiling_gflops,
         share_of_ceiling: gflops / ceiling_gflops,
     }
+}
+
+/// This machine's processor as the kernel describes it: the first `model name` of
+/// `/proc/cpuinfo` with its `cpu family` and `model` numbers (virtual machines often show only
+/// a generic name), or `unknown CPU` where there is none (not Linux, or no such field).
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| describe_cpu(&text))
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// `model name (family F, model M)` from the first processor of a `/proc/cpuinfo` text.
+fn describe_cpu(cpuinfo: &str) -> Option<String> {
+    let first = cpuinfo.split("\n\n").next()?;
+    let field = |name: &str| {
+        first.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            (key.trim() == name).then(|| value.trim().to_string())
+        })
+    };
+    let name = field("model name")?;
+    Some(match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!("{name} (family {family}, model {model})"),
+        _ => name,
+    })
 }
 
 /// Whole cycles of `condition` at PAD's full size, with Adam as in the paper.
@@ -234,6 +264,23 @@ mod tests {
     fn median_of_odd_and_even_samples() {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn the_cpu_is_described_by_the_first_processors_name_family_and_model() {
+        let cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\n\
+                       model\t\t: 2\nmodel name\t: AMD EPYC 9R45 \nflags\t\t: fpu\n\n\
+                       processor\t: 1\nmodel name\t: other\n";
+        assert_eq!(
+            describe_cpu(cpuinfo).as_deref(),
+            Some("AMD EPYC 9R45 (family 26, model 2)")
+        );
+        assert_eq!(
+            describe_cpu("model name\t: Some CPU\n").as_deref(),
+            Some("Some CPU")
+        );
+        assert_eq!(describe_cpu("processor\t: 0\nmodel\t: 2\n"), None);
+        assert!(!cpu_model().is_empty());
     }
 
     #[test]

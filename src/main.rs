@@ -267,6 +267,8 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         .map(|&threads| bench::gemm_ceiling(threads, args.repeats))
         .collect();
     if !args.json {
+        let logical_cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+        println!("CPU: {} ({logical_cpus} logical CPUs)", bench::cpu_model());
         for (threads, ceiling) in args.threads.iter().zip(&ceilings) {
             println!("GEMM ceiling (128x4096x1024), {threads} thread(s): {ceiling:.1} GFLOP/s");
         }
@@ -363,6 +365,13 @@ fn report(args: ReportArgs) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like ends quietly, as with other command-line tools,
+    // instead of a panic at the first write after the reader has gone.
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(args),
