@@ -35,8 +35,8 @@ pub trait Real:
     + 'static
 {
     /// `tanh`, in a form a loop over a slice vectorises: f32 goes through
-    /// [`activation::tanh_f32`] (libm's `tanhf` is a call per element, 1.2% of a cycle),
-    /// f64 (gradient checks) keeps libm's.
+    /// [`activation::tanh_f32`] (libm's `tanhf` is a call per element; with its `expm1f`,
+    /// 1.3% of a cycle), f64 (gradient checks) keeps libm's.
     fn tanh_vectorisable(self) -> Self {
         self.tanh()
     }
