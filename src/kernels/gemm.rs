@@ -4,7 +4,7 @@
 //!
 //! The default backend is the pure-Rust `gemm` crate (AVX-512 kernels through its `x86-v4`
 //! feature); the `blas` feature routes the product through a system CBLAS (OpenBLAS) instead.
-//! With several threads the output's longer side is cut into one block per thread, each a
+//! With several threads the output's longer side is cut into two blocks per thread, each a
 //! single-threaded product (the crate's own threading synchronises at every slice of the
 //! inner dimension, and one thread often waited for the other). The inner dimension is never
 //! cut, and a block is only cut off when the crate sums it in the order it sums the whole
@@ -34,6 +34,14 @@ thread_local! {
 pub fn flops_performed() -> u64 {
     FLOPS_PERFORMED.with(Cell::get)
 }
+
+/// Blocks a parallel product is cut into per thread (fewer when smaller blocks would sum in
+/// another order, see `same_kernel_path`). With two, a thread that finishes first takes over
+/// a block instead of waiting at the join while its neighbour is slowed, or descheduled by
+/// the hypervisor (these shared VMs lose up to several percent of their time so). Measured
+/// against one block per thread: see the CHANGELOG entry.
+#[cfg(not(feature = "blas"))]
+const BLOCKS_PER_THREAD: usize = 2;
 
 /// Products smaller than this many multiply-adds run on one thread: below it, waking the
 /// rayon pool costs more than it saves.
@@ -125,7 +133,7 @@ fn strides(stored_cols: usize, op: Op) -> (isize, isize) {
 
 #[cfg(not(feature = "blas"))]
 mod backend {
-    use super::{strides, Op, Real, PARALLEL_MIN_MACS};
+    use super::{strides, Op, Real, BLOCKS_PER_THREAD, PARALLEL_MIN_MACS};
     use rayon::prelude::*;
     use std::ops::Range;
 
@@ -178,29 +186,36 @@ mod backend {
             block(0..m, 0..n, gemm::Parallelism::None);
             return;
         }
-        // The longer side of the output is cut into one block per thread (whole vector
-        // widths), each a single-threaded product: no synchronisation inside it, where the
-        // crate's own threading meets at a barrier for every slice of the inner dimension.
+        // The longer side of the output is cut into blocks (whole vector widths), each a
+        // single-threaded product: no synchronisation inside it, where the crate's own
+        // threading meets at a barrier for every slice of the inner dimension.
         const ALIGN: usize = 16;
         let side = m.max(n);
-        let piece = side.div_ceil(threads).div_ceil(ALIGN) * ALIGN;
-        let last = side - (side - 1) / piece * piece;
-        let smallest = if n >= m { (m, last) } else { (last, n) };
-        if !same_kernel_path(smallest) {
+        let cut = (1..=BLOCKS_PER_THREAD).rev().find_map(|per_thread| {
+            let piece = side.div_ceil(threads * per_thread).div_ceil(ALIGN) * ALIGN;
+            let last = side - (side - 1) / piece * piece;
+            let smallest = if n >= m { (m, last) } else { (last, n) };
+            same_kernel_path(smallest).then_some(piece)
+        });
+        let Some(piece) = cut else {
             block(0..m, 0..n, gemm::Parallelism::Rayon(threads));
             return;
-        }
-        (0..threads).into_par_iter().for_each(|t| {
-            let part = (t * piece).min(side)..((t + 1) * piece).min(side);
-            if part.is_empty() {
-                return;
-            }
-            if n >= m {
-                block(0..m, part, gemm::Parallelism::None);
-            } else {
-                block(part, 0..n, gemm::Parallelism::None);
-            }
-        });
+        };
+        // One job per block, so an idle thread takes over a block another has not begun.
+        (0..side.div_ceil(piece))
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each(|t| {
+                let part = (t * piece).min(side)..((t + 1) * piece).min(side);
+                if part.is_empty() {
+                    return;
+                }
+                if n >= m {
+                    block(0..m, part, gemm::Parallelism::None);
+                } else {
+                    block(part, 0..n, gemm::Parallelism::None);
+                }
+            });
     }
 
     /// Whether a block of `rows×cols` outputs (cut from a larger product, with no fewer of
@@ -385,6 +400,8 @@ mod tests {
             (40, 70, 512, Transposed, Plain),
             (65, 70, 512, Plain, Transposed),
             (20, 600, 64, Plain, Plain),
+            // Two blocks per thread would leave the general path, one does not.
+            (300, 64, 256, Plain, Plain),
         ];
         for (m, n, k, op_a, op_b) in shapes {
             let a: Vec<f32> = (0..m * k)
