@@ -206,10 +206,7 @@ mod backend {
             .into_par_iter()
             .with_max_len(1)
             .for_each(|t| {
-                let part = (t * piece).min(side)..((t + 1) * piece).min(side);
-                if part.is_empty() {
-                    return;
-                }
+                let part = t * piece..((t + 1) * piece).min(side);
                 if n >= m {
                     block(0..m, part, gemm::Parallelism::None);
                 } else {
