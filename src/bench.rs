@@ -6,7 +6,13 @@
 //! images/s  = batch · cycles/s                  (encoder: images encoded / wall time)
 //! GFLOP/s   = GEMM FLOPs of one unit · units/s  (FLOPs counted by kernels::gemm)
 //! share     = GFLOP/s / ceiling                 (ceiling: a 128×4096×1024 product, same threads)
+//! steal     = Δ steal / Δ all CPU time of /proc/stat's `cpu` line, over the timed repeats
 //! ```
+//!
+//! Steal is the machine-wide share of CPU time the hypervisor gave to other guests while the
+//! repeats ran: on shared virtual machines a few percent of it costs a two-thread run far more
+//! (a thread waits at every join while the other's vCPU is descheduled), so it says whether a
+//! figure can be trusted.
 //!
 //! Inputs are random images in [-1, 1]; a cycle costs the same whatever the pixels.
 //!
@@ -68,6 +74,55 @@ pub struct Throughput {
     pub ceiling_gflops: f64,
     /// `gflops / ceiling_gflops`.
     pub share_of_ceiling: f64,
+    /// Machine-wide share of CPU time stolen by the hypervisor during the timed repeats
+    /// ([`CpuTimes::steal_share_since`]); `None` where `/proc/stat` cannot be read.
+    pub steal_share: Option<f64>,
+}
+
+/// Cumulative CPU time of the whole machine, in clock ticks, from the `cpu` line of
+/// `/proc/stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuTimes {
+    /// Ticks stolen by the hypervisor (the eighth number: `steal`).
+    pub steal: u64,
+    /// Ticks of every kind (user, nice, system, idle, iowait, irq, softirq, steal; guest time
+    /// is already inside user and nice, so it is not counted twice).
+    pub total: u64,
+}
+
+impl CpuTimes {
+    /// This machine's CPU times now, or `None` where `/proc/stat` cannot be read (not Linux).
+    pub fn now() -> Option<Self> {
+        Self::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// The times of the aggregate `cpu` line of a `/proc/stat` text (`None` without one).
+    /// Kernels before 2.6.11 have no steal field; it counts as zero.
+    pub fn parse(stat: &str) -> Option<Self> {
+        let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+        let ticks: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        (ticks.len() >= 4).then(|| Self {
+            steal: ticks.get(7).copied().unwrap_or(0),
+            total: ticks.iter().sum(),
+        })
+    }
+
+    /// Share of the CPU time since `earlier` that was stolen (0 when no time passed).
+    pub fn steal_share_since(&self, earlier: &Self) -> f64 {
+        let total = self.total.saturating_sub(earlier.total);
+        let steal = self.steal.saturating_sub(earlier.steal);
+        if total == 0 {
+            0.0
+        } else {
+            steal as f64 / total as f64
+        }
+    }
 }
 
 /// Median of a non-empty sample (mean of the middle two for even sizes).
@@ -122,13 +177,21 @@ pub fn brain_and_batch(condition: Condition, batch: usize) -> (Brain, Activity) 
     (brain, images)
 }
 
+/// What [`time_units`] measured: units per second of every repeat, the GEMM work of one
+/// unit (GFLOP) and the steal share over the repeats.
+struct Timing {
+    per_second: Vec<f64>,
+    gflop_per_unit: f64,
+    steal_share: Option<f64>,
+}
+
 /// Times `unit` on `pool` (`settings.warmup` untimed calls, then `settings.repeats` ×
 /// `settings.units` timed ones) and counts the GEMM FLOPs of one call.
 fn time_units(
     pool: &ThreadPool,
     settings: &BenchSettings,
     mut unit: impl FnMut() + Send,
-) -> (Vec<f64>, f64) {
+) -> Timing {
     let mut unit = move || pool.install(&mut unit);
     for _ in 0..settings.warmup {
         unit();
@@ -136,6 +199,7 @@ fn time_units(
     let before = pool_flops(pool);
     unit();
     let flop_per_unit = (pool_flops(pool) - before) as f64;
+    let cpu_before = CpuTimes::now();
     let per_second = (0..settings.repeats.max(1))
         .map(|_| {
             let started = Instant::now();
@@ -145,16 +209,27 @@ fn time_units(
             settings.units.max(1) as f64 / started.elapsed().as_secs_f64().max(1e-12)
         })
         .collect();
-    (per_second, flop_per_unit * 1e-9)
+    let steal_share = cpu_before
+        .zip(CpuTimes::now())
+        .map(|(before, after)| after.steal_share_since(&before));
+    Timing {
+        per_second,
+        gflop_per_unit: flop_per_unit * 1e-9,
+        steal_share,
+    }
 }
 
 fn summarise(
     what: String,
     settings: &BenchSettings,
-    per_second: Vec<f64>,
-    gflop_per_unit: f64,
+    timing: Timing,
     ceiling_gflops: f64,
 ) -> Throughput {
+    let Timing {
+        per_second,
+        gflop_per_unit,
+        steal_share,
+    } = timing;
     let median_per_second = median(&per_second);
     let gflops = gflop_per_unit * median_per_second;
     Throughput {
@@ -169,6 +244,7 @@ fn summarise(
         gflops,
         ceiling_gflops,
         share_of_ceiling: gflops / ceiling_gflops,
+        steal_share,
     }
 }
 
@@ -201,14 +277,13 @@ fn describe_cpu(cpuinfo: &str) -> Option<String> {
 /// Whole cycles of `condition` at PAD's full size, with Adam as in the paper.
 pub fn cycles(condition: Condition, settings: &BenchSettings, ceiling_gflops: f64) -> Throughput {
     let (mut brain, images) = brain_and_batch(condition, settings.batch);
-    let (per_second, gflop) = time_units(&pool(settings.threads), settings, || {
+    let timing = time_units(&pool(settings.threads), settings, || {
         brain.cycle(&images);
     });
     summarise(
         format!("cycle ({condition})"),
         settings,
-        per_second,
-        gflop,
+        timing,
         ceiling_gflops,
     )
 }
@@ -218,16 +293,10 @@ pub fn cycles(condition: Condition, settings: &BenchSettings, ceiling_gflops: f6
 pub fn encoder(settings: &BenchSettings, ceiling_gflops: f64) -> Throughput {
     let (brain, _) = brain_and_batch(Condition::FullPad, 0);
     let data = random_dataset(settings.batch);
-    let (per_second, gflop) = time_units(&pool(settings.threads), settings, || {
+    let timing = time_units(&pool(settings.threads), settings, || {
         features::encode(&brain.cortex.feedforward, &data, settings.batch, None);
     });
-    summarise(
-        "encoder".into(),
-        settings,
-        per_second,
-        gflop,
-        ceiling_gflops,
-    )
+    summarise("encoder".into(), settings, timing, ceiling_gflops)
 }
 
 /// Shape of the ceiling product: as large as conv2's (C_out 128, K = 64·4·4), wide enough to
@@ -284,6 +353,26 @@ mod tests {
     }
 
     #[test]
+    fn steal_is_read_from_the_aggregate_cpu_line() {
+        let stat = "cpu  100 5 40 800 10 1 2 42 7 0\ncpu0 50 2 20 400 5 0 1 21 3 0\nintr 1 2\n";
+        let times = CpuTimes::parse(stat).expect("a cpu line");
+        assert_eq!(
+            times,
+            CpuTimes {
+                steal: 42,
+                total: 100 + 5 + 40 + 800 + 10 + 1 + 2 + 42
+            }
+        );
+        let later = CpuTimes::parse("cpu  150 5 50 830 10 1 2 52 7 0\n").expect("a cpu line");
+        assert_eq!(later.steal_share_since(&times), 10.0 / 100.0);
+        assert_eq!(times.steal_share_since(&times), 0.0);
+        // Old kernels have no steal field; garbled or missing lines give nothing.
+        assert_eq!(CpuTimes::parse("cpu  1 2 3 4\n").map(|t| t.steal), Some(0));
+        assert_eq!(CpuTimes::parse("cpu  1 x 3 4\n"), None);
+        assert_eq!(CpuTimes::parse("cpu0 1 2 3 4\n"), None);
+    }
+
+    #[test]
     fn a_cycle_counts_the_models_gemm_work() {
         let settings = BenchSettings {
             batch: 2,
@@ -301,5 +390,9 @@ mod tests {
             t.gflop_per_unit
         );
         assert!(t.median_per_second > 0.0 && t.images_per_second == 2.0 * t.median_per_second);
+        if cfg!(target_os = "linux") {
+            let steal = t.steal_share.expect("/proc/stat on Linux");
+            assert!((0.0..=1.0).contains(&steal), "steal share {steal}");
+        }
     }
 }

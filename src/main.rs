@@ -241,15 +241,22 @@ fn eval(args: EvalArgs) -> Result<(), String> {
 
 fn bench(args: BenchArgs) -> Result<(), String> {
     use padsim::bench::{self, BenchSettings, Throughput};
+    // Above this much machine-wide steal, two-thread figures on a shared VM are visibly low.
+    const UNTRUSTWORTHY_STEAL: f64 = 0.02;
+    let unsteady = std::cell::Cell::new(false);
     let print = |t: &Throughput| {
+        unsteady.set(unsteady.get() || t.steal_share.unwrap_or(0.0) > UNTRUSTWORTHY_STEAL);
         if args.json {
             println!(
                 "{}",
                 serde_json::to_string(t).expect("plain numbers serialise")
             );
         } else {
+            let steal = t
+                .steal_share
+                .map_or("-".into(), |share| format!("{:.1}%", 100.0 * share));
             println!(
-                "{:<18} {:>5} {:>7} {:>9.3} {:>9.1} {:>10.2} {:>8.1} {:>9.0}%",
+                "{:<18} {:>5} {:>7} {:>9.3} {:>9.1} {:>10.2} {:>8.1} {:>9.0}% {:>6}",
                 t.what,
                 t.batch,
                 t.threads,
@@ -257,7 +264,8 @@ fn bench(args: BenchArgs) -> Result<(), String> {
                 t.images_per_second,
                 t.gflop_per_unit,
                 t.gflops,
-                100.0 * t.share_of_ceiling
+                100.0 * t.share_of_ceiling,
+                steal
             );
         }
     };
@@ -273,7 +281,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
             println!("GEMM ceiling (128x4096x1024), {threads} thread(s): {ceiling:.1} GFLOP/s");
         }
         println!(
-            "{:<18} {:>5} {:>7} {:>9} {:>9} {:>10} {:>8} {:>10}",
+            "{:<18} {:>5} {:>7} {:>9} {:>9} {:>10} {:>8} {:>10} {:>6}",
             "what",
             "batch",
             "threads",
@@ -281,7 +289,8 @@ fn bench(args: BenchArgs) -> Result<(), String> {
             "images/s",
             "GFLOP/unit",
             "GFLOP/s",
-            "of ceiling"
+            "of ceiling",
+            "steal"
         );
     }
     for (&threads, &ceiling) in args.threads.iter().zip(&ceilings) {
@@ -305,6 +314,14 @@ fn bench(args: BenchArgs) -> Result<(), String> {
             };
             print(&bench::encoder(&settings, ceiling));
         }
+    }
+    if unsteady.get() {
+        eprintln!(
+            "note: the hypervisor stole more than {:.0}% of this machine's CPU time during some \
+             measurements (steal column); other guests were busy, so those figures are low. \
+             Measure again when steal is near 0.",
+            100.0 * UNTRUSTWORTHY_STEAL
+        );
     }
     Ok(())
 }
