@@ -17,6 +17,7 @@ Needs perf (Debian: linux-perf) and addr2line (binutils); the binary needs debug
 
 import argparse
 import collections
+import os
 import re
 import subprocess
 
@@ -48,6 +49,7 @@ def main():
     parser.add_argument("binary")
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
+    args.binary = os.path.realpath(args.binary)  # perf records mappings by absolute path
     samples = collections.Counter(
         int(ip, 16) for ip in run("perf", "script", "-i", args.data, "-F", "ip").split()
     )
