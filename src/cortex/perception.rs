@@ -14,7 +14,9 @@
 //! classifier).
 
 use super::{Connectivity, CorticalArea, FeedforwardPathway};
-use crate::kernels::channels_last::{conv2d_forward, transposed_weight};
+use crate::kernels::channels_last::{self, transposed_weight};
+use crate::kernels::transpose::transpose;
+use crate::kernels::winograd::{self, WinogradScratch};
 use crate::kernels::{Activation, ConvGeometry};
 use ndarray::{Array2, ArrayView4};
 use std::sync::Mutex;
@@ -23,8 +25,10 @@ use std::sync::Mutex;
 #[derive(Clone, Debug)]
 struct FrozenArea {
     geometry: ConvGeometry,
-    /// `Wᵀ[k·k·C_in, C_out]`.
+    /// `Wᵀ[k·k·C_in, C_out]`, for im2col + GEMM.
     weight_t: Vec<f32>,
+    /// Winograd's `U_ξ`, for a 4×4 stride-2 area (used where it saves multiplications).
+    winograd: Option<Vec<f32>>,
     bias: Vec<f32>,
     activation: Activation,
 }
@@ -38,19 +42,24 @@ impl FrozenArea {
             area.name
         );
         let weight = area.weight.value.as_slice().expect("standard layout");
+        let weight_t = transposed_weight(weight, &area.geometry);
         FrozenArea {
             geometry: area.geometry,
-            weight_t: transposed_weight(weight, &area.geometry),
+            winograd: winograd::supports(&area.geometry)
+                .then(|| winograd::transformed_weight(&weight_t, &area.geometry)),
+            weight_t,
             bias: area.bias.value.iter().copied().collect(),
             activation: area.activation,
         }
     }
 }
 
-/// The patch matrix and the two maps a pass alternates between.
+/// The patch matrix (or Winograd's transformed tiles) and the two maps a pass alternates
+/// between.
 #[derive(Default)]
 struct Buffers {
     col: Vec<f32>,
+    winograd: WinogradScratch<f32>,
     input: Vec<f32>,
     output: Vec<f32>,
 }
@@ -88,24 +97,37 @@ impl FrozenPerception {
             first.in_channels
         );
         let mut buffers = self.take_buffers();
-        buffers.input.clear();
-        buffers
-            .input
-            .extend(images.permuted_axes([0, 2, 3, 1]).iter().copied());
+        to_channels_last(images, &mut buffers.input);
         for area in &self.areas {
             let b = &mut buffers;
-            (h, w) = conv2d_forward(
-                &b.input[..n * h * w * area.geometry.in_channels],
-                n,
-                h,
-                w,
-                &area.geometry,
-                &area.weight_t,
-                &area.bias,
-                area.activation,
-                &mut b.col,
-                &mut b.output,
-            );
+            let g = &area.geometry;
+            let x = &b.input[..n * h * w * g.in_channels];
+            (h, w) = match &area.winograd {
+                Some(u) if winograd::pays_off(g, h, w) => winograd::conv2d_forward(
+                    x,
+                    n,
+                    h,
+                    w,
+                    g,
+                    u,
+                    &area.bias,
+                    area.activation,
+                    &mut b.winograd,
+                    &mut b.output,
+                ),
+                _ => channels_last::conv2d_forward(
+                    x,
+                    n,
+                    h,
+                    w,
+                    g,
+                    &area.weight_t,
+                    &area.bias,
+                    area.activation,
+                    &mut b.col,
+                    &mut b.output,
+                ),
+            };
             std::mem::swap(&mut b.input, &mut b.output);
         }
         let nz = self.areas.last().map_or(0, |a| a.geometry.out_channels);
@@ -125,6 +147,24 @@ impl FrozenPerception {
             .unwrap_or_else(|e| e.into_inner())
             .pop()
             .unwrap_or_default()
+    }
+}
+
+/// `[N, C, H, W]` images into `[N, H, W, C]` maps: each image's `C × HW` matrix transposed.
+fn to_channels_last(images: ArrayView4<f32>, out: &mut Vec<f32>) {
+    let (_, c, h, w) = images.dim();
+    out.clear();
+    match images.as_slice() {
+        Some(pixels) => {
+            out.resize(pixels.len(), 0.0);
+            for (image, dst) in pixels
+                .chunks_exact(c * h * w)
+                .zip(out.chunks_exact_mut(c * h * w))
+            {
+                transpose(image, c, h * w, dst);
+            }
+        }
+        None => out.extend(images.permuted_axes([0, 2, 3, 1]).iter().copied()),
     }
 }
 

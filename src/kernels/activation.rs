@@ -31,6 +31,7 @@ pub enum Activation {
 
 impl Activation {
     /// Applies the function in place: `u ← f(u)`.
+    #[inline]
     pub fn forward_in_place<T: Real>(&self, u: &mut [T]) {
         match *self {
             Activation::Identity => {}

@@ -19,6 +19,7 @@ const PARALLEL_MIN_LEN: usize = 1 << 14;
 /// loop, so the constants it captures sit in registers and the loop vectorises (called through
 /// a shared reference, LeakyReLU compiled to a scalar branch per element instead: a quarter
 /// of the encoder's time on images with mixed signs, measured).
+#[inline]
 pub fn map_in_place<T: Real>(a: &mut [T], f: impl Fn(T) -> T + Copy + Sync + Send) {
     let run = move |chunk: &mut [T]| {
         let f = f;
