@@ -31,9 +31,9 @@
 //! with [`super::channels_last::conv2d_forward`] to rounding. Training keeps im2col: its
 //! weight gradient needs the patch matrix anyway.
 //!
-//! Images go through in blocks of about [`BLOCK_TILES`] tiles (transform, nine products,
+//! Images go through in blocks of about `BLOCK_TILES` tiles (transform, nine products,
 //! transform back), so a block's `V_ξ` and `M_ξ` stay in cache; the transforms run in
-//! AVX-512 where the CPU has it (see [`has_avx512`]).
+//! AVX-512 where the CPU has it (see `has_avx512`).
 //!
 //! PAD equivalent: `nn.Conv2d(C_in, C_out, 4, 2, p)` forward under `torch.no_grad()` (same
 //! function, another algorithm: results differ to rounding).
