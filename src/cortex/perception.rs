@@ -21,7 +21,7 @@ use crate::kernels::transpose::transpose;
 use crate::kernels::winograd::{self, WinogradScratch};
 use crate::kernels::{Activation, ConvGeometry};
 use ndarray::{Array2, ArrayView4};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// One area, frozen.
 #[derive(Clone, Debug)]
@@ -29,8 +29,9 @@ struct FrozenArea {
     geometry: ConvGeometry,
     /// `Wᵀ[k·k·C_in, C_out]`, for im2col + GEMM.
     weight_t: Vec<f32>,
-    /// Winograd's `U_ξ`, for a 4×4 stride-2 area (used where it saves multiplications).
-    winograd: Option<Vec<f32>>,
+    /// Winograd's `U_ξ`, made from `weight_t` the first time a map makes Winograd pay off
+    /// (never for V1 or the latent head, whose transformed weights would be dead weight).
+    winograd: OnceLock<Vec<f32>>,
     bias: Vec<f32>,
     activation: Activation,
 }
@@ -44,12 +45,10 @@ impl FrozenArea {
             area.name
         );
         let weight = area.weight.value.as_slice().expect("standard layout");
-        let weight_t = transposed_weight(weight, &area.geometry);
         FrozenArea {
             geometry: area.geometry,
-            winograd: winograd::supports(&area.geometry)
-                .then(|| winograd::transformed_weight(&weight_t, &area.geometry)),
-            weight_t,
+            weight_t: transposed_weight(weight, &area.geometry),
+            winograd: OnceLock::new(),
             bias: area.bias.value.iter().copied().collect(),
             activation: area.activation,
         }
@@ -104,8 +103,11 @@ impl FrozenPerception {
             let b = &mut buffers;
             let g = &area.geometry;
             let x = &b.input[..n * h * w * g.in_channels];
-            (h, w) = match &area.winograd {
-                Some(u) if winograd::pays_off(g, h, w) => winograd::conv2d_forward(
+            (h, w) = if winograd::pays_off(g, h, w) {
+                let u = area
+                    .winograd
+                    .get_or_init(|| winograd::transformed_weight(&area.weight_t, g));
+                winograd::conv2d_forward(
                     x,
                     n,
                     h,
@@ -116,8 +118,9 @@ impl FrozenPerception {
                     area.activation,
                     &mut b.winograd,
                     &mut b.output,
-                ),
-                _ => channels_last::conv2d_forward(
+                )
+            } else {
+                channels_last::conv2d_forward(
                     x,
                     n,
                     h,
@@ -128,7 +131,7 @@ impl FrozenPerception {
                     area.activation,
                     &mut b.col,
                     &mut b.output,
-                ),
+                )
             };
             std::mem::swap(&mut b.input, &mut b.output);
         }
