@@ -17,6 +17,7 @@ pub mod gemm;
 pub mod loss;
 pub mod pointwise;
 pub mod transpose;
+pub mod wide;
 pub mod winograd;
 
 pub use activation::Activation;

@@ -9,6 +9,7 @@
 //!
 //! PAD equivalent: PyTorch's elementwise kernels (activations, `grad.mul_`, `zero_grad`).
 
+use super::wide::wide;
 use super::Real;
 use rayon::prelude::*;
 
@@ -23,7 +24,10 @@ const PARALLEL_MIN_LEN: usize = 1 << 14;
 pub fn map_in_place<T: Real>(a: &mut [T], f: impl Fn(T) -> T + Copy + Sync + Send) {
     let run = move |chunk: &mut [T]| {
         let f = f;
-        chunk.iter_mut().for_each(|v| *v = f(*v));
+        wide(
+            #[inline(always)]
+            || chunk.iter_mut().for_each(|v| *v = f(*v)),
+        );
     };
     if a.len() < PARALLEL_MIN_LEN {
         run(a);
@@ -36,7 +40,10 @@ pub fn map_in_place<T: Real>(a: &mut [T], f: impl Fn(T) -> T + Copy + Sync + Sen
 pub fn zip_in_place<T: Real>(a: &mut [T], b: &[T], f: impl Fn(T, T) -> T + Copy + Sync + Send) {
     let run = move |(xa, xb): (&mut [T], &[T])| {
         let f = f;
-        xa.iter_mut().zip(xb).for_each(|(x, &y)| *x = f(*x, y));
+        wide(
+            #[inline(always)]
+            || xa.iter_mut().zip(xb).for_each(|(x, &y)| *x = f(*x, y)),
+        );
     };
     if a.len() < PARALLEL_MIN_LEN {
         run((a, b));

@@ -33,13 +33,14 @@
 //!
 //! Images go through in blocks of about `BLOCK_TILES` tiles (transform, nine products,
 //! transform back), so a block's `V_ξ` and `M_ξ` stay in cache; the transforms run in
-//! AVX-512 where the CPU has it (see `has_avx512`).
+//! AVX-512 where the CPU has it (see [`super::wide`]).
 //!
 //! PAD equivalent: `nn.Conv2d(C_in, C_out, 4, 2, p)` forward under `torch.no_grad()` (same
 //! function, another algorithm: results differ to rounding).
 
 use super::conv::{scratch_prefix, ConvGeometry};
 use super::gemm::{matmul, Op};
+use super::wide::wide;
 use super::{Activation, Real};
 
 /// The nine transformed points of a tile, `ξ = (u, v)` in row-major order.
@@ -104,38 +105,6 @@ fn point_stride(len: usize) -> usize {
 /// Tiles of a map whose output is `out` pixels along one axis (the last may hang over).
 fn tiles(out: usize) -> usize {
     out.div_ceil(2)
-}
-
-/// Whether this CPU runs the AVX-512 builds of the transforms. The crate is built for
-/// baseline x86-64, whose 4-wide SSE loops made the transforms a fifth of an encoder pass.
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// `$name(args)` runs `$body` (whose callees are `#[inline(always)]`) compiled for AVX-512
-/// where [`has_avx512`], as built otherwise. Same operations in the same order: results are
-/// identical.
-macro_rules! vectorised {
-    ($(#[$doc:meta])* fn $name:ident<$t:ident>($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
-        $(#[$doc])*
-        fn $name<$t: Real>($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx512vl,avx2")]
-            fn wide<$t: Real>($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            if has_avx512() {
-                // SAFETY: the CPU has the features `wide` is compiled for.
-                return unsafe { wide($($arg),*) };
-            }
-            $body
-        }
-    };
 }
 
 /// `dst ← a − b` elementwise.
@@ -266,35 +235,6 @@ fn block_images(tiles_per_image: usize) -> usize {
 /// See [`block_images`].
 const BLOCK_TILES: usize = 128;
 
-vectorised! {
-    /// [`transform_input`], vectorised.
-    fn transform_input_fast<T>(
-        x: &[T],
-        shape: (usize, usize, usize),
-        channels: usize,
-        padding: usize,
-        grid: (usize, usize),
-        v: &mut [T],
-        across: &mut [T],
-    ) {
-        transform_input(x, shape, channels, padding, grid, v, across)
-    }
-}
-
-vectorised! {
-    /// [`transform_output`], vectorised.
-    fn transform_output_fast<T>(
-        m: &[T],
-        shape: (usize, usize, usize),
-        epilogue: (&[T], Activation),
-        grid: (usize, usize),
-        y: &mut [T],
-        across: &mut [T],
-    ) {
-        transform_output(m, shape, epilogue, grid, y, across)
-    }
-}
-
 /// The work buffers of [`conv2d_forward`], kept between calls (never shrunk).
 #[derive(Debug, Default)]
 pub struct WinogradScratch<T> {
@@ -359,7 +299,10 @@ pub fn conv2d_forward<T: Real>(
         let count = images * grid.0 * grid.1;
         let (v_len, m_len) = (count * kc, count * cout);
         let shape = (images, height, width);
-        transform_input_fast(x, shape, cin, g.padding, grid, v, across);
+        wide(
+            #[inline(always)]
+            || transform_input(x, shape, cin, g.padding, grid, v, across),
+        );
         for ((m, v), u) in m
             .chunks_exact_mut(point_stride(m_len))
             .zip(v.chunks_exact(point_stride(v_len)))
@@ -369,7 +312,10 @@ pub fn conv2d_forward<T: Real>(
             matmul(count, cout, kc, v, Op::Plain, u, Op::Plain, T::zero(), m);
         }
         let epilogue = (bias, activation);
-        transform_output_fast(m, (images, oh, ow), epilogue, grid, y, across);
+        wide(
+            #[inline(always)]
+            || transform_output(m, (images, oh, ow), epilogue, grid, y, across),
+        );
     }
     (oh, ow)
 }

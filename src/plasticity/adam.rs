@@ -16,6 +16,7 @@
 
 use super::Optimiser;
 use crate::cortex::Parameter;
+use crate::kernels::wide::wide;
 use ndarray::ArrayD;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -108,12 +109,17 @@ impl StepConstants {
     /// Updates one piece of a tensor: values `w`, gradient `g`, moments `m` and `v`.
     fn update(&self, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
         let c = *self;
-        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
-            *m += c.one_minus_b1 * (g - *m);
-            *v = *v * c.b2 + c.one_minus_b2 * g * g;
-            let denom = v.sqrt() / c.bias_correction2_sqrt + c.eps;
-            *w += -c.step_size * (*m / denom);
-        }
+        wide(
+            #[inline(always)]
+            || {
+                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
+                    *m += c.one_minus_b1 * (g - *m);
+                    *v = *v * c.b2 + c.one_minus_b2 * g * g;
+                    let denom = v.sqrt() / c.bias_correction2_sqrt + c.eps;
+                    *w += -c.step_size * (*m / denom);
+                }
+            },
+        )
     }
 }
 
