@@ -57,7 +57,8 @@ mod tests {
 
     #[test]
     fn the_wide_build_computes_what_the_baseline_computes() {
-        // Adam's moment update and a division: the operations padsim runs through `wide`.
+        // Adam's moment update and a division, as padsim runs them through `wide` (on a CPU
+        // without AVX-512 both sides are the baseline build and agree trivially).
         let g: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin() * 1e-3).collect();
         let step = |g: &[f32]| -> Vec<f32> {
             g.iter()
@@ -76,12 +77,5 @@ mod tests {
             .iter()
             .zip(&widened)
             .all(|(a, b)| a.to_bits() == b.to_bits()));
-        assert_eq!(
-            wide(
-                #[inline(always)]
-                || 41 + 1
-            ),
-            42
-        );
     }
 }
