@@ -24,7 +24,7 @@
 //! and one add loop went scalar): they stay as built.
 
 /// Whether this CPU runs AVX-512 (F and VL).
-pub(crate) fn has_avx512() -> bool {
+fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
