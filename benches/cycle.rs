@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use padsim::bench::brain_and_batch;
-use padsim::schedule::Condition;
+use padsim::brain::schedule::Condition;
 use std::time::Duration;
 
 fn cycles(c: &mut Criterion) {

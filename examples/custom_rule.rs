@@ -18,11 +18,10 @@
 
 use ndarray::{ArrayD, ArrayViewD, CowArray, IxDyn};
 use ndarray_rand::rand::Rng;
-use padsim::brain::{Brain, CycleLosses};
+use padsim::brain::{Brain, Condition, CycleLosses};
 use padsim::cortex::{Activity, Architecture};
 use padsim::data::synthetic::{self, SyntheticConfig};
 use padsim::plasticity::{AdamConfig, PlasticityRule};
-use padsim::schedule::Condition;
 
 /// Feedback through `W` with a fixed random subset of signs flipped.
 #[derive(Clone, Debug)]

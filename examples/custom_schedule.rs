@@ -9,13 +9,12 @@
 //! cargo run --release --example custom_schedule
 //! ```
 
-use padsim::cortex::MemoryMix;
+use padsim::brain::{MemoryMix, Phase, Rem, Schedule};
 use padsim::data::synthetic::SyntheticConfig;
 use padsim::data::{DatasetKind, LoadOptions};
 use padsim::experiment::config::{ModelConfig, RecordConfig};
 use padsim::experiment::{self, Config, TrainOptions};
 use padsim::record::RunFile;
-use padsim::schedule::{Phase, Schedule};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let schedule = Schedule {
@@ -23,14 +22,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Phase::wake(),
             Phase::nrem(),
             Phase::nrem(),
-            Phase::Rem {
+            Phase::new(Rem {
                 weight: 1.0,
                 dream: MemoryMix {
                     current: 0.0,
                     older: 0.0,
                     noise: 1.0,
                 },
-            },
+            }),
         ],
     };
     let config = Config {

@@ -19,13 +19,13 @@
 //! PAD equivalent: timing the body of the reference's training loop (one mini-batch through
 //! Wake, NREM and REM) and its feature loop (`netE(x)` under `torch.no_grad()`).
 
+use crate::brain::schedule::Condition;
 use crate::brain::Brain;
 use crate::cortex::{Activity, Architecture};
 use crate::data::Dataset;
 use crate::eval::features;
 use crate::kernels::gemm::{self, Op};
 use crate::plasticity::AdamConfig;
-use crate::schedule::Condition;
 use ndarray::Array4;
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::Uniform;

@@ -3,11 +3,14 @@
 //!
 //! Layers, bottom up:
 //! - [`kernels`]: pure numerics (convolutions by im2col + GEMM, activations, losses);
-//! - [`cortex`]: cortical areas, pathways, discriminator neurons;
-//! - [`plasticity`]: how errors travel back (the [`plasticity::PlasticityRule`] seam) and how
-//!   synapses change (Adam, SGD);
-//! - [`states`], [`schedule`], [`brain`]: Wake, NREM and REM, cycles of them, and the whole
-//!   learner that runs them;
+//! - [`cortex`]: cortical areas, pathways, discriminator neurons, and the seam of plasticity
+//!   rules ([`cortex::PlasticityRule`]: how an area's error arrives, changes its synapses and
+//!   travels back);
+//! - [`plasticity`]: the rules (exact backprop, feedback alignment, sign symmetry, direct
+//!   feedback alignment), their selection per pathway and area, and optimisers (Adam, SGD);
+//! - [`brain`]: brain states (the [`brain::BrainState`] trait: Wake, NREM, REM, contrastive
+//!   dreaming, and states of your own), schedules, the conductor, the hippocampus, and the
+//!   whole learner that runs them;
 //! - [`record`]: HDF5 run files, PNG image grids and atomic checkpoints;
 //! - [`eval`]: what the learned latents are worth: linear probes, latent geometry, PCA.
 
@@ -21,5 +24,17 @@ pub mod kernels;
 pub mod plasticity;
 pub mod record;
 pub mod rng;
-pub mod schedule;
-pub mod states;
+
+/// What examples and experiments usually need, in one `use padsim::prelude::*;`.
+pub mod prelude {
+    pub use crate::brain::{
+        register_state, Brain, BrainState, Condition, CycleLosses, Losses, MemoryMix,
+        Neuromodulation, Phase, Schedule,
+    };
+    pub use crate::cortex::{
+        Activity, Architecture, LocalSignals, Modulation, PlasticityRule, SynapticChange,
+    };
+    pub use crate::data::{DatasetKind, LoadOptions};
+    pub use crate::experiment::{Config, TrainOptions};
+    pub use crate::plasticity::{AdamConfig, PlasticityConfig, RuleKind};
+}

@@ -1,9 +1,9 @@
 //! The `padsim` command line.
 
 use clap::{Parser, Subcommand};
+use padsim::brain::schedule::Condition;
 use padsim::data::DatasetKind;
 use padsim::experiment::{self, Config, TrainOptions};
-use padsim::schedule::Condition;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;

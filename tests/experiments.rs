@@ -3,11 +3,11 @@
 //! `experiments/plasticity/*.toml`) and sweep specs (`experiments/sweep_*.toml`). The paper's
 //! run configurations and sweeps describe the same runs, so each counts the others' as done.
 
+use padsim::brain::schedule::Condition;
 use padsim::data::DatasetKind;
 use padsim::experiment::runner::check_resumable;
 use padsim::experiment::sweep::SweepSpec;
 use padsim::experiment::Config;
-use padsim::schedule::Condition;
 use std::path::{Path, PathBuf};
 
 fn experiments() -> PathBuf {

@@ -10,10 +10,11 @@ mod common;
 
 use common::*;
 use ndarray::{Array2, ArrayD, Ix2, Ix4};
+use padsim::brain::schedule::Condition;
 use padsim::brain::Brain;
-use padsim::cortex::{Activity, MemoryMix, Parameter};
+use padsim::brain::MemoryMix;
+use padsim::cortex::{Activity, Parameter};
 use padsim::plasticity::AdamConfig;
-use padsim::schedule::Condition;
 use serde_json::Value;
 
 const SET: &str = "pad_cycle_small";

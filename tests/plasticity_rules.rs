@@ -5,6 +5,7 @@
 //! Tiny widths (nf 4, nz 8) and the built-in synthetic images keep every test fast.
 
 use ndarray::{ArrayD, ArrayViewD, CowArray, IxDyn};
+use padsim::brain::schedule::Condition;
 use padsim::brain::Brain;
 use padsim::cortex::{Activity, Architecture};
 use padsim::data::synthetic::{generate_split, SplitTag};
@@ -14,7 +15,6 @@ use padsim::plasticity::{
     AdamConfig, FeedbackAlignment, PlasticityConfig, PlasticityRule, RuleKind, SignSymmetry,
 };
 use padsim::record::{Checkpoint, RunFile};
-use padsim::schedule::Condition;
 use std::path::{Path, PathBuf};
 
 fn architecture() -> Architecture {

@@ -3,10 +3,9 @@
 
 use ndarray::Array4;
 use padsim::brain::Brain;
-use padsim::cortex::{Activity, Architecture, MemoryMix};
+use padsim::brain::{Condition, MemoryMix, Nrem, Phase, Rem, Schedule, Wake};
+use padsim::cortex::{Activity, Architecture};
 use padsim::plasticity::AdamConfig;
-use padsim::schedule::{Condition, Phase, Schedule};
-use padsim::states::BrainState;
 use std::collections::BTreeMap;
 
 fn tiny() -> Architecture {
@@ -127,7 +126,7 @@ fn rem_moves_the_generator_against_the_discriminator() {
         },
         2,
     );
-    brain.conductor.rem.feedforward_plastic = false;
+    brain.conductor.entry(&Rem::default()).feedforward_plastic = false;
     brain.wake(1.0, 1.0, true, &batch(2), None);
     let z = brain.hippocampus.newest().unwrap().clone();
     let first = brain.rem(1.0, z.view());
@@ -148,11 +147,15 @@ fn rem_moves_the_generator_against_the_discriminator() {
 fn every_condition_runs_its_states_in_order_with_finite_losses() {
     for condition in Condition::ALL {
         let schedule = condition.schedule();
-        let expected: Vec<BrainState> = schedule.phases.iter().map(Phase::state).collect();
+        let expected: Vec<String> = schedule
+            .phases
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect();
         let mut brain = Brain::new(&tiny(), schedule, AdamConfig::default(), 3);
         for cycle in 0..2 {
             let losses = brain.cycle(&batch(cycle));
-            let states: Vec<BrainState> = losses.iter().map(|(s, _)| *s).collect();
+            let states: Vec<String> = losses.iter().map(|(s, _)| s.clone()).collect();
             assert_eq!(states, expected, "{condition}");
             for (state, terms) in &losses {
                 assert!(
@@ -171,57 +174,43 @@ fn presets_encode_the_papers_conditions() {
         c.schedule()
             .phases
             .iter()
-            .map(Phase::state)
+            .map(|p| p.name().to_string())
             .collect::<Vec<_>>()
     };
-    use BrainState::{Nrem, Rem, Wake};
-    assert_eq!(states(FullPad), [Wake, Nrem, Rem]);
-    assert_eq!(states(NoNrem), [Wake, Rem]);
-    assert_eq!(states(NoRem), [Wake, Nrem]);
-    assert_eq!(states(WakeOnly), [Wake]);
-    assert_eq!(states(ReversedSleep), [Wake, Rem, Nrem]);
-    match &NoRem.schedule().phases[..] {
-        [Phase::Wake {
-            discriminator: false,
-            latent_noise,
-            ..
-        }, Phase::Nrem { weight, .. }] => {
-            assert!(*latent_noise > 0.0);
-            assert_eq!(*weight, 0.5);
-        }
-        other => panic!("no_rem: {other:?}"),
-    }
-    assert!(matches!(
-        WakeOnly.schedule().phases[0],
-        Phase::Wake {
-            discriminator: false,
-            ..
-        }
-    ));
+    assert_eq!(states(FullPad), ["wake", "nrem", "rem"]);
+    assert_eq!(states(NoNrem), ["wake", "rem"]);
+    assert_eq!(states(NoRem), ["wake", "nrem"]);
+    assert_eq!(states(WakeOnly), ["wake"]);
+    assert_eq!(states(ReversedSleep), ["wake", "rem", "nrem"]);
+    assert_eq!(states(ContrastiveNrem), ["wake", "contrastive", "rem"]);
+    let no_rem = NoRem.schedule();
+    let wake = no_rem.phases[0].downcast_ref::<Wake>().unwrap();
+    assert!(!wake.discriminator);
+    assert!(wake.latent_noise > 0.0);
+    assert_eq!(no_rem.phases[1].downcast_ref::<Nrem>().unwrap().weight, 0.5);
+    let wake_only = WakeOnly.schedule();
+    assert!(
+        !wake_only.phases[0]
+            .downcast_ref::<Wake>()
+            .unwrap()
+            .discriminator
+    );
     let rem_mix = |c: Condition| {
         c.schedule()
             .phases
             .iter()
-            .find_map(|p| {
-                if let Phase::Rem { dream, .. } = p {
-                    Some(*dream)
-                } else {
-                    None
-                }
-            })
+            .find_map(|p| p.downcast_ref::<Rem>().map(|r| r.dream))
             .unwrap()
     };
     assert_eq!(rem_mix(FullPad), MemoryMix::PAD_REM);
     assert_eq!(rem_mix(NoMemoryMix), MemoryMix::CURRENT);
     assert_eq!(rem_mix(RemNoiseOnly), MemoryMix::NOISE);
     assert_eq!(rem_mix(RemMemoriesOnly), MemoryMix::MEMORIES);
-    assert!(matches!(
-        NremMixedMemories.schedule().phases[1],
-        Phase::Nrem {
-            recall: MemoryMix::MEMORIES,
-            ..
-        }
-    ));
+    let mixed = NremMixedMemories.schedule();
+    assert_eq!(
+        mixed.phases[1].downcast_ref::<Nrem>().unwrap().recall,
+        MemoryMix::MEMORIES
+    );
 }
 
 #[test]

@@ -140,6 +140,27 @@ impl Activity {
             .into_owned()
     }
 
+    /// One row per image, `[N, C·H·W]`, each row in PyTorch's `[C, H, W]` order.
+    pub fn to_rows(&self) -> Array2<f32> {
+        let (c, n, h, w) = self.maps.dim();
+        self.to_nchw()
+            .into_shape_with_order((n, c * h * w))
+            .expect("n·c·h·w elements")
+    }
+
+    /// The inverse of [`Activity::to_rows`]: rows `[N, C·H·W]` as maps of `channels × height ×
+    /// width`.
+    pub fn from_rows(rows: ArrayView2<f32>, channels: usize, height: usize, width: usize) -> Self {
+        let n = rows.nrows();
+        assert_eq!(rows.ncols(), channels * height * width, "row length");
+        let nchw = rows
+            .as_standard_layout()
+            .into_owned()
+            .into_shape_with_order((n, channels, height, width))
+            .expect("n·c·h·w elements");
+        Activity::from_nchw(nchw.view())
+    }
+
     /// Multiplies every map of every image by `mask` (`[H, W]`): occlusion.
     pub fn mask_pixels(&mut self, mask: ArrayView2<f32>) {
         assert_eq!(

@@ -3,19 +3,23 @@
 //!
 //! ```text
 //! forward:   a_out = f(W ⊛ a_in + b)        (⊛: convolution or transposed convolution)
-//! backward:  δ = ∂L/∂a_out · f'(·)
-//!            ∂L/∂W += δ ⋆ a_in,  ∂L/∂b += Σ δ,  ∂L/∂a_in = Fᵀ ⊛ δ  (F chosen by the plasticity rule)
+//! backward:  e = the arriving error (∂L/∂a_out under backprop; the rule may build its own)
+//!            δ = e · f'(·)
+//!            ∂L/∂W += δ ⋆ a_in,  ∂L/∂b += Σ δ   (then the rule may change the update)
+//!            ∂L/∂a_in = Fᵀ ⊛ δ                    (F chosen by the rule)
 //! ```
+//!
+//! See [`super::rule`] for what a [`PlasticityRule`] decides at each step.
 //!
 //! PAD equivalent: one `nn.Conv2d` / `nn.ConvTranspose2d` plus its nonlinearity in the
 //! reference's encoder or generator, initialised as there: weights N(0, 0.02), biases PyTorch's
 //! default U(±1/√fan_in).
 
-use super::{Activity, Parameter};
+use super::rule::{ErrorContext, LocalSignals, Modulation, SynapticChange};
+use super::{Activity, ExactBackprop, Parameter, PlasticityRule};
 use crate::kernels::conv::{self, ConvGeometry, ConvScratch, PatchGrid, SynapticGradients};
 use crate::kernels::pointwise::zip_in_place;
 use crate::kernels::Activation;
-use crate::plasticity::{ExactBackprop, PlasticityRule};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::{Distribution, Uniform};
@@ -41,6 +45,8 @@ struct Trace {
     input_term: Vec<f32>,
     /// The activity produced.
     output: Activity,
+    /// δ of the last backward pass, kept when asked for (the pathway's output error).
+    delta: Option<Activity>,
 }
 
 /// One cortical area.
@@ -63,8 +69,10 @@ pub struct CorticalArea {
     pub weight: Parameter,
     /// Biases `[out]`.
     pub bias: Parameter,
-    /// How errors travel back through this area.
+    /// How errors arrive, change the synapses and travel back through this area.
     pub rule: Box<dyn PlasticityRule>,
+    /// The current brain state's modulation of the area's pathway (shown to the rule).
+    pub modulation: Modulation,
     trace: Option<Trace>,
 }
 
@@ -134,6 +142,7 @@ impl CorticalArea {
             bias: Parameter::new(format!("{full_name}.bias"), bias),
             full_name,
             rule: Box::new(ExactBackprop),
+            modulation: Modulation::default(),
             trace: None,
         }
     }
@@ -186,6 +195,7 @@ impl CorticalArea {
                 grid,
                 input_term,
                 output,
+                delta: None,
             })
             .output
     }
@@ -201,21 +211,42 @@ impl CorticalArea {
 
     /// Sends the error `grad_output` (∂L/∂activity) back through the area: accumulates the
     /// synaptic gradients and, if `want_input_grad`, returns ∂L/∂input routed by the
-    /// plasticity rule.
-    pub fn backward(
+    /// plasticity rule. (Exact backprop; see [`CorticalArea::backward_with`] for rules that
+    /// build their own error.)
+    pub fn backward(&mut self, grad_output: Activity, want_input_grad: bool) -> Option<Activity> {
+        self.backward_with(
+            Some(grad_output),
+            want_input_grad,
+            &ErrorContext::default(),
+            false,
+        )
+    }
+
+    /// The backward pass as the rule decides it: the arriving error from `from_above` (absent
+    /// if the area above sent none) and `context`, δ = error ⊙ f', the synaptic update (the
+    /// rule may change it), and, if `want_input_grad`, the error sent to the area below.
+    /// `keep_delta` keeps δ for [`CorticalArea::delta`].
+    pub fn backward_with(
         &mut self,
-        mut grad_output: Activity,
+        from_above: Option<Activity>,
         want_input_grad: bool,
+        context: &ErrorContext,
+        keep_delta: bool,
     ) -> Option<Activity> {
-        let trace = self.trace.as_ref().expect("forward before backward");
+        let trace = self.trace.as_mut().expect("forward before backward");
+        trace.delta = None;
+        let arriving = self.rule.arriving_error(from_above, &trace.output, context);
         assert_eq!(
-            grad_output.maps().dim(),
+            arriving.maps().dim(),
             trace.output.maps().dim(),
             "area {}: error and activity shapes differ",
             self.name
         );
+        // The local signals keep the arriving error only for rules that change the update.
+        let mut delta = arriving;
+        let arriving = self.rule.changes_update().then(|| delta.clone());
         self.activation
-            .backward_in_place(trace.output.as_slice(), grad_output.as_mut_slice());
+            .backward_in_place(trace.output.as_slice(), delta.as_mut_slice());
         let (mut dweight, weight_update) = self.weight.take_grad();
         let (mut dbias, bias_update) = self.bias.take_grad();
         let feedback = self.rule.feedback(self.weight.value.view());
@@ -224,7 +255,7 @@ impl CorticalArea {
             .expect("feedback synapses in standard layout");
         let g = self.geometry;
         let grid = trace.grid;
-        let dy = grad_output.as_slice();
+        let dy = delta.as_slice();
         let grads = SynapticGradients {
             weight: dweight.as_slice_mut().expect("standard layout"),
             weight_update,
@@ -244,9 +275,36 @@ impl CorticalArea {
                 (grid.out_height, grid.out_width)
             }
         });
+        if let Some(arriving) = &arriving {
+            let local = LocalSignals {
+                area: &self.full_name,
+                connectivity: self.connectivity,
+                geometry: g,
+                activation: self.activation,
+                output: &trace.output,
+                arriving,
+                delta: &delta,
+                modulation: self.modulation,
+                input_term: &trace.input_term,
+                grid,
+            };
+            let change = SynapticChange {
+                weight: &mut dweight,
+                bias: &mut dbias,
+            };
+            self.rule.weight_change(&local, change);
+        }
         self.weight.grad = Some(dweight);
         self.bias.grad = Some(dbias);
+        if keep_delta {
+            trace.delta = Some(delta);
+        }
         want_input_grad.then(|| Activity::from_vec(g.in_channels, grid.batch, h, w, dx))
+    }
+
+    /// δ of the last backward pass, if it was kept (`keep_delta`).
+    pub fn delta(&self) -> Option<&Activity> {
+        self.trace.as_ref().and_then(|t| t.delta.as_ref())
     }
 
     /// Both parameter tensors, weight first.

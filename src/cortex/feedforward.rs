@@ -8,11 +8,12 @@
 //!
 //! PAD equivalent: the reference's `Encoder` (`conv1..conv3`, `latent`, `dis`).
 
+use super::rule::ErrorContext;
 use super::{
     Activity, Architecture, Connectivity, CorticalArea, Discriminator, Parameter, Pathway,
 };
 use crate::kernels::{Activation, ConvGeometry};
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
 use ndarray_rand::rand::Rng;
 
 /// Encoder: trunk, latent head (IT) and discriminator neurons.
@@ -97,19 +98,30 @@ impl FeedforwardPathway {
     }
 
     /// Sends the errors on z and/or d back to the images. A head without error gets no
-    /// gradient (its parameters are not stepped); with neither, nothing happens.
+    /// gradient (its parameters are not stepped); with neither, nothing happens. Rules of the
+    /// trunk that ask for the output error get `e_out = [δ_z, δ_d]` per image (`[N, nz + 1]`,
+    /// zeros for a head without error).
     pub fn backward(
         &mut self,
         grad_z: Option<ArrayView2<f32>>,
         grad_d: Option<ArrayView1<f32>>,
         want_input_grad: bool,
     ) -> Option<Activity> {
+        let wanted = self.trunk.areas.iter().any(|a| a.rule.wants_output_error());
+        let none = ErrorContext::default();
         let from_z = grad_z.map(|g| {
+            let grad = Activity::from_latent(g);
             self.latent
-                .backward(Activity::from_latent(g), true)
+                .backward_with(Some(grad), true, &none, wanted)
                 .expect("requested")
         });
-        let from_d = grad_d.map(|g| self.discriminator.backward(g));
+        let from_d = grad_d.map(|g| {
+            let grad = Activity::from_latent(g.insert_axis(Axis(1)));
+            let area = &mut self.discriminator.area;
+            area.backward_with(Some(grad), true, &none, wanted)
+                .expect("requested")
+        });
+        let output_error = wanted.then(|| self.output_error(grad_z.is_some(), grad_d.is_some()));
         let grad_v4 = match (from_z, from_d) {
             (Some(mut a), Some(b)) => {
                 a.add_assign(&b);
@@ -118,7 +130,25 @@ impl FeedforwardPathway {
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => return None,
         };
-        self.trunk.backward(grad_v4, want_input_grad)
+        self.trunk
+            .backward_with(grad_v4, want_input_grad, output_error.as_ref())
+    }
+
+    /// `[δ_z, δ_d]` of the heads' last backward pass, `[N, nz + 1]`; zeros for a head that had
+    /// no error.
+    fn output_error(&self, z: bool, d: bool) -> Array2<f32> {
+        let n = self.latent.output().batch();
+        let nz = self.latent.geometry.out_channels;
+        let mut e = Array2::zeros((n, nz + 1));
+        if z {
+            let dz = self.latent.delta().expect("kept").to_latent();
+            e.slice_mut(s![.., ..nz]).assign(&dz);
+        }
+        if d {
+            let dd = self.discriminator.area.delta().expect("kept").to_latent();
+            e.slice_mut(s![.., nz..]).assign(&dd);
+        }
+        e
     }
 
     /// Every parameter in the reference order.

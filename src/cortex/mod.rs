@@ -1,29 +1,30 @@
 //! The cortex: areas, pathways and the discriminator neurons.
 //!
-//! An area owns its synapses, transfer function and last activity; a pathway stacks areas.
+//! An area owns its synapses, transfer function, last activity and plasticity rule (the
+//! [`PlasticityRule`] seam, in [`rule`]); a pathway stacks areas.
 //! PAD has two pathways: the feedforward one ([`FeedforwardPathway`], the encoder E with its
 //! [`Discriminator`]) and the feedback one ([`FeedbackPathway`], the generator G).
 
 mod activity;
 mod area;
-mod conductor;
 mod discriminator;
 mod feedback;
 mod feedforward;
-mod hippocampus;
 mod pathway;
 mod perception;
+pub mod rule;
 mod synapses;
 
 pub use activity::Activity;
 pub use area::{release_scratch, Connectivity, CorticalArea, INIT_STD};
-pub use conductor::{Conductor, Neuromodulation};
 pub use discriminator::{Discriminator, Reality};
 pub use feedback::FeedbackPathway;
 pub use feedforward::{FeedforwardPathway, Percept};
-pub use hippocampus::{Hippocampus, MemoryMix, ReplayPolicy};
 pub use pathway::Pathway;
 pub use perception::FrozenPerception;
+pub use rule::{
+    ErrorContext, ExactBackprop, LocalSignals, Modulation, PlasticityRule, SynapticChange,
+};
 pub use synapses::Parameter;
 
 use ndarray_rand::rand::Rng;
@@ -101,6 +102,16 @@ impl Cortex {
         let mut areas = self.feedforward.areas_mut();
         areas.extend(self.feedback.areas_mut());
         areas
+    }
+
+    /// Sets the modulation each pathway's areas show their rules (at the start of a state).
+    pub fn modulate(&mut self, feedforward: Modulation, feedback: Modulation) {
+        for area in self.feedforward.areas_mut() {
+            area.modulation = feedforward;
+        }
+        for area in self.feedback.areas_mut() {
+            area.modulation = feedback;
+        }
     }
 
     /// Forgets every gradient (before a new phase).

@@ -5,9 +5,16 @@
 //! backward: δ_L = ∂L/∂a_L,  δ_{i−1} = area_i.backward(δ_i)
 //! ```
 //!
+//! When an area's rule asks for the pathway's output error `e_out` (direct feedback
+//! alignment), it is the δ of the last area, one row per image, unless the caller gives it
+//! (the feedforward pathway's heads); an area above a rule that needs no error from above
+//! does not compute one.
+//!
 //! PAD equivalent: the `nn.Sequential`-like bodies of the reference's encoder and generator.
 
+use super::rule::ErrorContext;
 use super::{Activity, CorticalArea, Parameter};
+use ndarray::Array2;
 
 /// An ordered stack of areas.
 #[derive(Clone, Debug)]
@@ -38,10 +45,39 @@ impl Pathway {
     /// Sends `grad_output` back from the last area to the first; returns ∂L/∂input if
     /// `want_input_grad`.
     pub fn backward(&mut self, grad_output: Activity, want_input_grad: bool) -> Option<Activity> {
+        self.backward_with(grad_output, want_input_grad, None)
+    }
+
+    /// [`Pathway::backward`] with the pathway's output error given by the caller (`[N, E]`),
+    /// for rules that ask for it; `None`: the last area's δ.
+    pub fn backward_with(
+        &mut self,
+        grad_output: Activity,
+        want_input_grad: bool,
+        output_error: Option<&Array2<f32>>,
+    ) -> Option<Activity> {
+        let wanted = self.areas.iter().any(|a| a.rule.wants_output_error());
         let mut grad = Some(grad_output);
+        let mut own_error = None;
         for i in (0..self.areas.len()).rev() {
-            let needed = i > 0 || want_input_grad;
-            grad = self.areas[i].backward(grad.expect("error from the area above"), needed);
+            let last = i + 1 == self.areas.len();
+            let needed = if i > 0 {
+                self.areas[i - 1].rule.needs_error_from_above()
+            } else {
+                want_input_grad
+            };
+            let context = ErrorContext {
+                output_error: if last && output_error.is_none() {
+                    None
+                } else {
+                    output_error.or(own_error.as_ref())
+                },
+            };
+            let keep = last && wanted && output_error.is_none();
+            grad = self.areas[i].backward_with(grad.take(), needed, &context, keep);
+            if keep {
+                own_error = self.areas[i].delta().map(Activity::to_rows);
+            }
         }
         grad
     }

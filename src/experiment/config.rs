@@ -23,13 +23,14 @@
 //! PAD equivalent: the reference's argparse options (dataset, epochs, batch size 64, lr 2e-4,
 //! betas (0.5, 0.999), nz 256, ngf = ndf = 64, W/N/R switches).
 
-use crate::cortex::{Architecture, Conductor, ReplayPolicy};
+use crate::brain::schedule::{Condition, Schedule};
+use crate::brain::{Conductor, ReplayPolicy};
+use crate::cortex::Architecture;
 use crate::data::{DatasetKind, LoadOptions};
 use crate::eval::geometry::GeometryConfig;
 use crate::eval::logistic::LogisticConfig;
 use crate::eval::probe::ProbeConfig;
 use crate::plasticity::{AdamConfig, PlasticityConfig};
-use crate::schedule::{Condition, Schedule};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming a directory that holds the data sets (used when `data_dir`
@@ -416,7 +417,7 @@ mod tests {
         "#;
         let c = Config::from_toml(text).unwrap();
         assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
-        assert_eq!(c.conductor.rem.feedback_sign, 1.0);
+        assert_eq!(c.conductor.get("rem").unwrap().feedback_sign, 1.0);
     }
 
     #[test]

@@ -29,10 +29,10 @@
 
 use super::config::Config;
 use super::runner::RUN_FILE;
+use crate::brain::schedule::Condition;
 use crate::data::DatasetKind;
 use crate::record::figures::{self, BandSeries, Bar, BarPanel, BarSeries};
 use crate::record::{RecordError, RunFile};
-use crate::schedule::Condition;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

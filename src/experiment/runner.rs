@@ -16,8 +16,9 @@
 use super::config::{Config, ConfigError};
 use super::evaluate;
 use super::snapshot;
+use crate::brain::Hippocampus;
 use crate::brain::{Brain, CycleLosses};
-use crate::cortex::{Activity, Hippocampus};
+use crate::cortex::Activity;
 use crate::data::{self, DataError, Dataset, Split};
 use crate::record::{self, RecordError, RunAttributes, RunFile};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -216,7 +217,7 @@ pub fn build_brain(config: &Config) -> Result<Brain, ConfigError> {
         config.seed,
     );
     brain.hippocampus = Hippocampus::new(config.hippocampus.capacity, config.hippocampus.policy);
-    brain.conductor = config.conductor;
+    brain.conductor = config.conductor.clone();
     config
         .plasticity
         .install(&mut brain.cortex, config.seed)
@@ -606,11 +607,11 @@ mod tests {
     fn partial_epoch_sums_survive_a_checkpoint() {
         let mut losses = EpochLosses::default();
         losses.add(&vec![(
-            crate::states::BrainState::Wake,
+            "wake".to_string(),
             vec![("kl", 1.5), ("total", 2.0)],
         )]);
         losses.add(&vec![(
-            crate::states::BrainState::Wake,
+            "wake".to_string(),
             vec![("kl", 0.5), ("total", 1.0)],
         )]);
         let back = EpochLosses::from_scalars(&losses.to_scalars());

@@ -122,21 +122,20 @@ pub fn restore(brain: &mut Brain, checkpoint: &Checkpoint) -> Result<(), String>
             .collect();
     }
     for area in brain.cortex.areas_mut() {
-        if area.rule.state().is_none() {
-            continue;
-        }
         let name = rule_state_name(area.rule.name(), &area.full_name);
-        let (_, state) = checkpoint
-            .extra
-            .iter()
-            .find(|(n, _)| *n == name)
-            .ok_or_else(|| {
-                format!(
+        let saved = checkpoint.extra.iter().find(|(n, _)| *n == name);
+        let Some((_, state)) = saved else {
+            // A rule that draws its state at first use (direct feedback alignment) has none
+            // before it, and draws the same again.
+            if area.rule.state().is_some() {
+                return Err(format!(
                     "the checkpoint has no {name} (the state of {}'s {} rule)",
                     area.full_name,
                     area.rule.name()
-                )
-            })?;
+                ));
+            }
+            continue;
+        };
         area.rule
             .restore(state.clone())
             .map_err(|e| format!("{name}: {e}"))?;

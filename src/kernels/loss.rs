@@ -8,6 +8,12 @@
 //! KL(z)      = mean_j [(s_j² + m_j²)/2 − ln s_j − 1/2]  m, s: batch mean and unbiased std
 //!              ∂/∂z_ij = [m_j/B + (1 − 1/s_j²)(z_ij − m_j)/(B − 1)] / nz
 //! CE(a, c)   = mean_i [logsumexp(a_i) − a_i,c_i]        ∂/∂a = (softmax(a) − onehot(c))/B
+//! InfoNCE(h) = symmetric, over two views a = h[..N], b = h[N..] (rows of h, u = h/‖h‖):
+//!              S_ij = u_a,i · u_b,j / τ
+//!              L = (1/2N) Σ_i [logsumexp_j S_ij − S_ii] + (1/2N) Σ_j [logsumexp_i S_ij − S_jj]
+//!              ∂L/∂S = (P_row + P_col − 2I)/2N   (row- and column-wise softmax of S)
+//!              ∂L/∂u_a = (∂L/∂S) u_b / τ,  ∂L/∂u_b = (∂L/∂S)ᵀ u_a / τ
+//!              ∂L/∂h = (∂L/∂u − u (u·∂L/∂u)) / ‖h‖
 //! ```
 //!
 //! PAD equivalent: `F.mse_loss`, `F.binary_cross_entropy` (PyTorch's clamps included), the
@@ -118,10 +124,86 @@ pub fn softmax_cross_entropy<T: Real>(logits: ArrayView2<T>, labels: &[usize]) -
     (loss / bf, grad)
 }
 
+/// Symmetric InfoNCE (CLIP-style NT-Xent) between two views: rows `0..N` of `h` (`[2N, d]`) are
+/// the first view of N items, rows `N..2N` the second, in the same order; each row's positive
+/// is its partner, the other N − 1 rows of the other view are its negatives. Cosine
+/// similarities at temperature `tau`. Returns `(loss, ∂loss/∂h)`.
+pub fn info_nce<T: Real>(h: ArrayView2<T>, tau: f64) -> (f64, Array2<T>) {
+    let (rows, d) = h.dim();
+    assert!(
+        rows >= 2 && rows % 2 == 0,
+        "info_nce: two views of at least one item, got {rows} rows"
+    );
+    let n = rows / 2;
+    let norms: Vec<f64> = h
+        .axis_iter(Axis(0))
+        .map(|r| {
+            r.iter()
+                .map(|&v| to64(v).powi(2))
+                .sum::<f64>()
+                .sqrt()
+                .max(1e-12)
+        })
+        .collect();
+    let u = Array2::from_shape_fn((rows, d), |(i, j)| to64(h[[i, j]]) / norms[i]);
+    let (ua, ub) = (u.slice(ndarray::s![..n, ..]), u.slice(ndarray::s![n.., ..]));
+    let s = ua.dot(&ub.t()) / tau;
+    let softmax = |m: ArrayView2<f64>| {
+        let mut p = m.to_owned();
+        let mut lse = Vec::with_capacity(m.nrows());
+        for mut row in p.axis_iter_mut(Axis(0)) {
+            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            row.mapv_inplace(|v| (v - max).exp());
+            let total: f64 = row.sum();
+            row.mapv_inplace(|v| v / total);
+            lse.push(total.ln() + max);
+        }
+        (p, lse)
+    };
+    let (p_row, lse_row) = softmax(s.view());
+    let (p_col, lse_col) = softmax(s.t());
+    let diagonal: f64 = (0..n).map(|i| s[[i, i]]).sum();
+    let loss = (lse_row.iter().sum::<f64>() + lse_col.iter().sum::<f64>() - 2.0 * diagonal)
+        / (2 * n) as f64;
+    let mut ds = (&p_row + &p_col.t()) / (2 * n) as f64;
+    for i in 0..n {
+        ds[[i, i]] -= 1.0 / n as f64;
+    }
+    let du_a = ds.dot(&ub) / tau;
+    let du_b = ds.t().dot(&ua) / tau;
+    let du = ndarray::concatenate(Axis(0), &[du_a.view(), du_b.view()]).expect("same widths");
+    let mut grad = Array2::<T>::zeros((rows, d));
+    for i in 0..rows {
+        let along: f64 = (0..d).map(|j| u[[i, j]] * du[[i, j]]).sum();
+        for j in 0..d {
+            grad[[i, j]] = from64((du[[i, j]] - u[[i, j]] * along) / norms[i]);
+        }
+    }
+    (loss, grad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn info_nce_is_log_n_for_orthogonal_views_and_small_when_views_agree() {
+        // Views orthogonal to everything: every similarity is 0, so the loss is ln N.
+        let h = array![
+            [1.0f64, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0]
+        ];
+        let (loss, _) = info_nce(h.view(), 0.5);
+        assert!((loss - 2f64.ln()).abs() < 1e-12, "{loss}");
+        // Identical, orthogonal pairs at a low temperature: almost no loss.
+        let h = array![[1.0f64, 0.0], [0.0, 2.0], [3.0, 0.0], [0.0, 0.5]];
+        let (loss, grad) = info_nce(h.view(), 0.05);
+        assert!(loss < 1e-8, "{loss}");
+        assert!(grad.iter().all(|g| g.abs() < 1e-6));
+    }
 
     #[test]
     fn bce_clamps_log_at_minus_100_like_pytorch() {

@@ -11,14 +11,14 @@
 //! `[C_out, C_in, k, k]`, conv-transpose `[C_in, C_out, k, k]`).
 
 pub mod activation;
-pub mod channels_last;
+pub(crate) mod channels_last;
 pub mod conv;
 pub mod gemm;
 pub mod loss;
 pub mod pointwise;
 pub mod transpose;
-pub mod wide;
-pub mod winograd;
+pub(crate) mod wide;
+pub(crate) mod winograd;
 
 pub use activation::Activation;
 pub use conv::{ConvGeometry, PatchGrid};

@@ -3,7 +3,8 @@
 //!
 //! ```toml
 //! [plasticity]
-//! feedforward = "feedback_alignment"   # E: exact_backprop (default) | feedback_alignment | sign_symmetry
+//! feedforward = "feedback_alignment"   # E: exact_backprop (default) | feedback_alignment
+//!                                      #    | sign_symmetry | direct_feedback_alignment
 //! feedback = "exact_backprop"          # G
 //! areas = { "E.conv2" = "sign_symmetry", "G.tconv1" = "feedback_alignment" }
 //! ```
@@ -15,7 +16,9 @@
 //!
 //! PAD equivalent: none; the reference always backpropagates exactly (the defaults here).
 
-use super::{ExactBackprop, FeedbackAlignment, PlasticityRule, SignSymmetry};
+use super::{
+    DirectFeedbackAlignment, ExactBackprop, FeedbackAlignment, PlasticityRule, SignSymmetry,
+};
 use crate::cortex::{Cortex, CorticalArea, INIT_STD};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,6 +36,8 @@ pub enum RuleKind {
     FeedbackAlignment,
     /// [`SignSymmetry`]: `F = mean|W| · sign(W)`.
     SignSymmetry,
+    /// [`DirectFeedbackAlignment`]: each area's error is `B_k · e_out`.
+    DirectFeedbackAlignment,
 }
 
 impl RuleKind {
@@ -42,6 +47,7 @@ impl RuleKind {
             RuleKind::ExactBackprop => "exact_backprop",
             RuleKind::FeedbackAlignment => "feedback_alignment",
             RuleKind::SignSymmetry => "sign_symmetry",
+            RuleKind::DirectFeedbackAlignment => "direct_feedback_alignment",
         }
     }
 
@@ -58,6 +64,9 @@ impl RuleKind {
                 ))
             }
             RuleKind::SignSymmetry => Box::new(SignSymmetry),
+            RuleKind::DirectFeedbackAlignment => {
+                Box::new(DirectFeedbackAlignment::new(&area.full_name, seed))
+            }
         }
     }
 }

@@ -44,8 +44,8 @@ pub use slurm::{shell_quote, slurm_script, SlurmInvocation};
 pub use status::RunState;
 
 use super::config::{Config, ConfigError};
+use crate::brain::schedule::Condition;
 use crate::data::DatasetKind;
-use crate::schedule::Condition;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,8 @@
 //! The brain: cortex, hippocampus, conductor, schedule and plasticity, run one wake–sleep
-//! cycle per mini-batch.
+//! cycle per mini-batch. This room holds everything a cycle is made of besides the cortex:
+//! brain states ([`state`]: the [`BrainState`] trait and its registry; [`states`]: Wake, NREM,
+//! REM; [`contrastive`]: contrastive dreaming), the [`schedule`] of phases, the neuromodulator
+//! [`conductor`] and the [`hippocampus`].
 //!
 //! Data flow of a cycle: batch → for each phase of the schedule, the conductor's settings for
 //! its state → the state runs the pathways forward, computes its losses, sends errors back
@@ -8,14 +11,24 @@
 //!
 //! PAD equivalent: the body of the reference's training loop for one mini-batch.
 
-use crate::cortex::{
-    Activity, Architecture, Conductor, Cortex, Hippocampus, MemoryMix, ReplayPolicy,
-};
+pub mod conductor;
+pub mod contrastive;
+pub mod hippocampus;
+pub mod schedule;
+pub mod state;
+pub mod states;
+
+pub use conductor::{Conductor, Neuromodulation};
+pub use contrastive::{Contrastive, Perturbation};
+pub use hippocampus::{Hippocampus, MemoryMix, ReplayPolicy};
+pub use schedule::{Condition, Schedule};
+pub use state::{register_state, registered_states, BrainState, Losses, Phase, StateObject};
+pub use states::{Nrem, NremOutcome, Rem, RemOutcome, Wake, WakeOutcome};
+
+use crate::cortex::{Activity, Architecture, Cortex};
 use crate::data::occlusion;
 use crate::plasticity::{Adam, AdamConfig};
 use crate::rng::ChaCha8Rng;
-use crate::schedule::{Phase, Schedule};
-use crate::states::{BrainState, Losses};
 use ndarray::Array2;
 use ndarray_rand::rand_distr::StandardNormal;
 use ndarray_rand::RandomExt;
@@ -55,49 +68,27 @@ impl Brain {
     }
 }
 
-/// The losses of one cycle, phase by phase (a state may occur more than once).
-pub type CycleLosses = Vec<(BrainState, Losses)>;
+/// The losses of one cycle, phase by phase: the state's name and its terms (a state may occur
+/// more than once).
+pub type CycleLosses = Vec<(String, Losses)>;
 
 impl Brain {
     /// One wake–sleep cycle on the batch `x` (`[C, N, H, W]` in [-1, 1]): every phase of the
-    /// schedule in order. Randomness (occlusion masks, spontaneous activity, latent noise)
-    /// is drawn from the brain's own stream.
+    /// schedule in order, each under the conductor's settings for its state. Randomness
+    /// (occlusion masks, spontaneous activity, latent noise) is drawn from the brain's own
+    /// stream.
     pub fn cycle(&mut self, x: &Activity) -> CycleLosses {
-        let phases = self.schedule.phases.clone();
-        phases
+        let schedule = std::mem::replace(&mut self.schedule, Schedule { phases: Vec::new() });
+        let losses = schedule
+            .phases
             .iter()
-            .map(|phase| (phase.state(), self.run_phase(phase, x)))
-            .collect()
-    }
-
-    fn run_phase(&mut self, phase: &Phase, x: &Activity) -> Losses {
-        match *phase {
-            Phase::Wake {
-                reconstruction_weight,
-                kl_weight,
-                discriminator,
-                latent_noise,
-            } => {
-                let noise = (latent_noise != 0.0).then(|| self.standard_normal(x.batch()));
-                let noise = noise.as_ref().map(|n| (latent_noise, n.view()));
-                self.wake(reconstruction_weight, kl_weight, discriminator, x, noise)
-                    .losses
-            }
-            Phase::Nrem {
-                weight,
-                recall,
-                occlusion,
-            } => {
-                let z = self.recall(&recall);
-                let mask = occlusion.then(|| occlusion::nrem_mask(&mut self.rng));
-                self.nrem(weight, z.view(), mask.as_ref().map(|m| m.view()))
-                    .losses
-            }
-            Phase::Rem { weight, dream } => {
-                let z = self.recall(&dream);
-                self.rem(weight, z.view()).losses
-            }
-        }
+            .map(|phase| {
+                let nm = self.conductor.for_state(phase.state());
+                (phase.name().to_string(), phase.state().run(self, x, &nm))
+            })
+            .collect();
+        self.schedule = schedule;
+        losses
     }
 
     /// Latents replayed by the hippocampus following `mix`.
@@ -117,7 +108,8 @@ impl Brain {
             .replay(mix, older.as_ref(), noise.as_ref().map(|n| n.view()))
     }
 
-    fn standard_normal(&mut self, batch: usize) -> Array2<f32> {
+    /// Standard-normal latents `[batch, nz]` from the brain's stream (spontaneous activity).
+    pub fn standard_normal(&mut self, batch: usize) -> Array2<f32> {
         let nz = self.cortex.feedforward.latent.geometry.out_channels;
         Array2::random_using((batch, nz), StandardNormal, &mut self.rng)
     }
@@ -147,10 +139,7 @@ impl Brain {
             .schedule
             .phases
             .iter()
-            .find_map(|p| match p {
-                Phase::Rem { dream, .. } => Some(*dream),
-                _ => None,
-            })
+            .find_map(|p| p.downcast_ref::<Rem>().map(|rem| rem.dream))
             .unwrap_or(MemoryMix::PAD_REM);
         let mut older = z.clone();
         for (i, mut row) in older.rows_mut().into_iter().enumerate() {

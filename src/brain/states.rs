@@ -1,4 +1,4 @@
-//! The three brain states and what each does to the cortex.
+//! PAD's three brain states, Wake, NREM and REM, and what each does to the cortex.
 //!
 //! ```text
 //! Wake:  (z, d) = E(x);  x̂ = G(z + ε·n)
@@ -10,53 +10,175 @@
 //! ```
 //!
 //! Which pathways learn, the discriminator's target and the feedback pathway's plasticity
-//! sign are read from the [`Conductor`](crate::cortex::Conductor); loss weights and replay
-//! recipes come from the schedule's phase. Each step clears gradients first (set to none),
+//! sign are read from the [`Conductor`](super::Conductor) (defaults: each state's
+//! [`BrainState::neuromodulation`]); loss weights and replay recipes are the state's settings. Each step clears gradients first (set to none),
 //! so a parameter that takes no part in a state is not stepped in it.
 //!
 //! PAD equivalent: the Wake, NREM and REM blocks of the reference's training loop
 //! (`train_PAD`), with `loss.backward()` and `optimizerE/G.step()` per phase.
 
-use crate::brain::Brain;
-use crate::cortex::{Activity, Neuromodulation, Parameter};
+use super::{Brain, BrainState, Losses, MemoryMix, Neuromodulation};
+use crate::cortex::{Activity, Modulation, Parameter, Reality};
+use crate::data::occlusion;
 use crate::kernels::loss;
 use crate::plasticity::Optimiser;
 use ndarray::{Array1, Array2, ArrayView2, Zip};
-use std::fmt;
 
-/// A brain state.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum BrainState {
-    /// Sensory-driven activity.
-    Wake,
-    /// Non-REM sleep: perturbed replay of single memories.
-    Nrem,
-    /// REM sleep: adversarial dreams from mixed memories and noise.
-    Rem,
+/// Wake: perceive, reconstruct, store.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Wake {
+    /// W: weight of the reconstruction loss.
+    pub reconstruction_weight: f64,
+    /// Weight of the KL term on the latent batch statistics.
+    pub kl_weight: f64,
+    /// Whether the discriminator learns to call sensory activity external (the reference's
+    /// `[R > 0]` gate).
+    pub discriminator: bool,
+    /// ε: standard deviation of Gaussian noise added to z before G reconstructs it.
+    pub latent_noise: f32,
 }
 
-impl BrainState {
-    /// Lower-case name used in records (`wake`, `nrem`, `rem`).
-    pub fn name(self) -> &'static str {
-        match self {
-            BrainState::Wake => "wake",
-            BrainState::Nrem => "nrem",
-            BrainState::Rem => "rem",
+impl Default for Wake {
+    /// PAD's wake phase.
+    fn default() -> Self {
+        Wake {
+            reconstruction_weight: 1.0,
+            kl_weight: 1.0,
+            discriminator: true,
+            latent_noise: 0.0,
         }
     }
 }
 
-impl fmt::Display for BrainState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+/// NREM: perturbed dreaming.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Nrem {
+    /// N: weight of the latent reconstruction loss.
+    pub weight: f64,
+    /// What is replayed.
+    pub recall: MemoryMix,
+    /// Whether dreams are occluded.
+    pub occlusion: bool,
+}
+
+impl Default for Nrem {
+    /// PAD's NREM phase.
+    fn default() -> Self {
+        Nrem {
+            weight: 1.0,
+            recall: MemoryMix::CURRENT,
+            occlusion: true,
+        }
     }
 }
 
-/// Named loss terms of one phase, in a fixed order.
-pub type Losses = Vec<(&'static str, f64)>;
+/// REM: adversarial dreaming.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rem {
+    /// R: weight of the discriminator loss on dreams.
+    pub weight: f64,
+    /// What is dreamt.
+    pub dream: MemoryMix,
+}
+
+impl Default for Rem {
+    /// PAD's REM phase.
+    fn default() -> Self {
+        Rem {
+            weight: 1.0,
+            dream: MemoryMix::PAD_REM,
+        }
+    }
+}
+
+impl BrainState for Wake {
+    fn name(&self) -> &str {
+        "wake"
+    }
+
+    fn loss_terms(&self) -> Vec<&'static str> {
+        vec!["reconstruction", "kl", "external", "total"]
+    }
+
+    /// Both pathways plastic, sign +1, the discriminator told "external".
+    fn neuromodulation(&self) -> Neuromodulation {
+        Neuromodulation {
+            feedforward_plastic: true,
+            feedback_plastic: true,
+            feedback_sign: 1.0,
+            discriminator: Some(Reality::External),
+        }
+    }
+
+    fn stores_memories(&self) -> bool {
+        true
+    }
+
+    fn run(&self, brain: &mut Brain, x: &Activity, modulation: &Neuromodulation) -> Losses {
+        let eps = self.latent_noise;
+        let noise = (eps != 0.0).then(|| brain.standard_normal(x.batch()));
+        let noise = noise.as_ref().map(|n| (eps, n.view()));
+        brain.wake_as(self, x, noise, modulation).losses
+    }
+}
+
+impl BrainState for Nrem {
+    fn name(&self) -> &str {
+        "nrem"
+    }
+
+    fn loss_terms(&self) -> Vec<&'static str> {
+        vec!["latent_reconstruction"]
+    }
+
+    /// The feedforward pathway plastic, the feedback pathway frozen, no discriminator.
+    fn neuromodulation(&self) -> Neuromodulation {
+        Neuromodulation {
+            feedforward_plastic: true,
+            feedback_plastic: false,
+            feedback_sign: 1.0,
+            discriminator: None,
+        }
+    }
+
+    fn run(&self, brain: &mut Brain, _x: &Activity, modulation: &Neuromodulation) -> Losses {
+        let z = brain.recall(&self.recall);
+        let mask = self.occlusion.then(|| occlusion::nrem_mask(&mut brain.rng));
+        let mask = mask.as_ref().map(|m| m.view());
+        brain
+            .nrem_as(self.weight, z.view(), mask, modulation)
+            .losses
+    }
+}
+
+impl BrainState for Rem {
+    fn name(&self) -> &str {
+        "rem"
+    }
+
+    fn loss_terms(&self) -> Vec<&'static str> {
+        vec!["internal"]
+    }
+
+    /// Both pathways plastic, the feedback pathway's sign −1 (it ascends the loss the
+    /// feedforward pathway descends), the discriminator told "internal".
+    fn neuromodulation(&self) -> Neuromodulation {
+        Neuromodulation {
+            feedforward_plastic: true,
+            feedback_plastic: true,
+            feedback_sign: -1.0,
+            discriminator: Some(Reality::Internal),
+        }
+    }
+
+    fn run(&self, brain: &mut Brain, _x: &Activity, modulation: &Neuromodulation) -> Losses {
+        let z = brain.recall(&self.dream);
+        brain.rem_as(self.weight, z.view(), modulation).losses
+    }
+}
 
 /// What a Wake step saw and produced.
 #[derive(Clone, Debug)]
@@ -105,6 +227,7 @@ fn scaled<T: std::ops::MulAssign<f32>>(mut grad: Vec<T>, factor: f64) -> Vec<T> 
 impl Brain {
     /// Wake on a batch `x` (`[C, N, H, W]` in [-1, 1]). `latent_noise` is the standard-normal
     /// sample `n` (`[N, nz]`) scaled by `eps` before G, if `eps != 0`.
+    /// The neuromodulation comes from the conductor's `wake` entry.
     pub fn wake(
         &mut self,
         reconstruction_weight: f64,
@@ -113,8 +236,26 @@ impl Brain {
         x: &Activity,
         latent_noise: Option<(f32, ArrayView2<f32>)>,
     ) -> WakeOutcome {
-        let nm = self.conductor.wake;
-        self.cortex.clear_grads();
+        let state = Wake {
+            reconstruction_weight,
+            kl_weight,
+            discriminator,
+            latent_noise: latent_noise.map_or(0.0, |(eps, _)| eps),
+        };
+        let nm = self.conductor.for_state(&state);
+        self.wake_as(&state, x, latent_noise, &nm)
+    }
+
+    /// Wake with the settings `state` under `nm`.
+    fn wake_as(
+        &mut self,
+        state: &Wake,
+        x: &Activity,
+        latent_noise: Option<(f32, ArrayView2<f32>)>,
+        nm: &Neuromodulation,
+    ) -> WakeOutcome {
+        let (reconstruction_weight, kl_weight) = (state.reconstruction_weight, state.kl_weight);
+        self.begin_state(nm);
         let percept = self.cortex.feedforward.forward(x);
         let mut g_input = percept.z.clone();
         if let Some((eps, noise)) = latent_noise {
@@ -135,7 +276,7 @@ impl Brain {
         if let Some(dz_rec) = dz_rec {
             dz += &dz_rec;
         }
-        let target = nm.discriminator.filter(|_| discriminator);
+        let target = nm.discriminator.filter(|_| state.discriminator);
         let (external, dd) = match target {
             Some(reality) => {
                 let (l, g) = loss::bce(percept.d.as_slice().expect("contiguous"), reality.target());
@@ -148,7 +289,7 @@ impl Brain {
                 .feedforward
                 .backward(Some(dz.view()), dd.as_ref().map(|g| g.view()), false);
         }
-        self.apply_plasticity(&nm);
+        self.apply_plasticity(nm);
         let total = external + kl_weight * kl + reconstruction_weight * mse;
         self.hippocampus.store(percept.z.clone());
         WakeOutcome {
@@ -172,8 +313,18 @@ impl Brain {
         z_replay: ArrayView2<f32>,
         mask: Option<ArrayView2<f32>>,
     ) -> NremOutcome {
-        let nm = self.conductor.nrem;
-        self.cortex.clear_grads();
+        let nm = self.conductor.for_state(&Nrem::default());
+        self.nrem_as(weight, z_replay, mask, &nm)
+    }
+
+    fn nrem_as(
+        &mut self,
+        weight: f64,
+        z_replay: ArrayView2<f32>,
+        mask: Option<ArrayView2<f32>>,
+        nm: &Neuromodulation,
+    ) -> NremOutcome {
+        self.begin_state(nm);
         let dream = self.cortex.feedback.forward(z_replay).clone();
         let mut occluded = dream.clone();
         if let Some(mask) = mask {
@@ -198,7 +349,7 @@ impl Brain {
                 self.cortex.feedback.backward(dx, false);
             }
         }
-        self.apply_plasticity(&nm);
+        self.apply_plasticity(nm);
         NremOutcome {
             dream,
             occluded,
@@ -209,8 +360,12 @@ impl Brain {
 
     /// REM on the dream latents `z_mix` (`[N, nz]`).
     pub fn rem(&mut self, weight: f64, z_mix: ArrayView2<f32>) -> RemOutcome {
-        let nm = self.conductor.rem;
-        self.cortex.clear_grads();
+        let nm = self.conductor.for_state(&Rem::default());
+        self.rem_as(weight, z_mix, &nm)
+    }
+
+    fn rem_as(&mut self, weight: f64, z_mix: ArrayView2<f32>, nm: &Neuromodulation) -> RemOutcome {
+        self.begin_state(nm);
         let dream = self.cortex.feedback.forward(z_mix).clone();
         let d = self.cortex.feedforward.discriminate(&dream);
         let reality = nm
@@ -227,7 +382,7 @@ impl Brain {
                 self.cortex.feedback.backward(dx, false);
             }
         }
-        self.apply_plasticity(&nm);
+        self.apply_plasticity(nm);
         RemOutcome {
             dream,
             d,
@@ -235,10 +390,24 @@ impl Brain {
         }
     }
 
+    /// Starts a state: forgets every gradient and shows the pathways' rules `nm`'s modulation.
+    pub fn begin_state(&mut self, nm: &Neuromodulation) {
+        self.cortex.clear_grads();
+        let feedforward = Modulation {
+            plastic: nm.feedforward_plastic,
+            sign: 1.0,
+        };
+        let feedback = Modulation {
+            plastic: nm.feedback_plastic,
+            sign: nm.feedback_sign,
+        };
+        self.cortex.modulate(feedforward, feedback);
+    }
+
     /// Applies the conductor's settings to the gradients just computed (frozen pathways lose
     /// theirs, the feedback sign multiplies G's), then steps both optimisers; tensors
     /// without gradient are skipped.
-    fn apply_plasticity(&mut self, nm: &Neuromodulation) {
+    pub fn apply_plasticity(&mut self, nm: &Neuromodulation) {
         if !nm.feedforward_plastic {
             self.cortex
                 .feedforward

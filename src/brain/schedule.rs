@@ -12,9 +12,11 @@
 //! | `nrem_mixed_memories`   | Wake, NREM, REM          | NREM replays 0.5 z + 0.5 z_old              |
 //! | `rem_noise_only`        | Wake, NREM, REM          | REM dreams from noise alone                 |
 //! | `rem_memories_only`     | Wake, NREM, REM          | REM dreams from 0.5 z + 0.5 z_old           |
+//! | `contrastive_nrem`      | Wake, contrastive, REM   | contrastive dreaming replaces NREM          |
 //!
 //! PAD equivalent: the reference's command-line switches for these conditions (Figs 4–6 and
-//! the appendix of Deperrois et al. 2022).
+//! the appendix of Deperrois et al. 2022); `contrastive_nrem` is padsim's own (see
+//! [`super::contrastive`]).
 //!
 //! In TOML a schedule is a list of phases:
 //!
@@ -29,105 +31,27 @@
 //! dream = { current = 0.25, older = 0.25, noise = 0.5 }
 //! ```
 
-use crate::cortex::MemoryMix;
-use crate::states::BrainState;
+use super::{Contrastive, MemoryMix, Nrem, Phase, Rem, Wake};
 use std::fmt;
 use std::str::FromStr;
 
 /// Standard deviation of the wake latent noise in the no-REM condition.
 pub const NO_REM_LATENT_NOISE: f32 = 0.5;
 
-/// One phase of a cycle.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Phase {
-    /// Wake: perceive, reconstruct, store.
-    Wake {
-        /// W: weight of the reconstruction loss.
-        #[serde(default = "one")]
-        reconstruction_weight: f64,
-        /// Weight of the KL term on the latent batch statistics.
-        #[serde(default = "one")]
-        kl_weight: f64,
-        /// Whether the discriminator learns to call sensory activity external (the
-        /// reference's `[R > 0]` gate).
-        #[serde(default = "yes")]
-        discriminator: bool,
-        /// ε: standard deviation of Gaussian noise added to z before G reconstructs it.
-        #[serde(default)]
-        latent_noise: f32,
-    },
-    /// NREM: perturbed dreaming.
-    Nrem {
-        /// N: weight of the latent reconstruction loss.
-        #[serde(default = "one")]
-        weight: f64,
-        /// What is replayed.
-        #[serde(default = "current_memory")]
-        recall: MemoryMix,
-        /// Whether dreams are occluded.
-        #[serde(default = "yes")]
-        occlusion: bool,
-    },
-    /// REM: adversarial dreaming.
-    Rem {
-        /// R: weight of the discriminator loss on dreams.
-        #[serde(default = "one")]
-        weight: f64,
-        /// What is dreamt.
-        #[serde(default = "pad_dream")]
-        dream: MemoryMix,
-    },
-}
-
-fn one() -> f64 {
-    1.0
-}
-fn yes() -> bool {
-    true
-}
-fn current_memory() -> MemoryMix {
-    MemoryMix::CURRENT
-}
-fn pad_dream() -> MemoryMix {
-    MemoryMix::PAD_REM
-}
-
 impl Phase {
     /// PAD's wake phase.
     pub fn wake() -> Phase {
-        Phase::Wake {
-            reconstruction_weight: 1.0,
-            kl_weight: 1.0,
-            discriminator: true,
-            latent_noise: 0.0,
-        }
+        Phase::new(Wake::default())
     }
 
     /// PAD's NREM phase.
     pub fn nrem() -> Phase {
-        Phase::Nrem {
-            weight: 1.0,
-            recall: MemoryMix::CURRENT,
-            occlusion: true,
-        }
+        Phase::new(Nrem::default())
     }
 
     /// PAD's REM phase.
     pub fn rem() -> Phase {
-        Phase::Rem {
-            weight: 1.0,
-            dream: MemoryMix::PAD_REM,
-        }
-    }
-
-    /// The brain state this phase runs.
-    pub fn state(&self) -> BrainState {
-        match self {
-            Phase::Wake { .. } => BrainState::Wake,
-            Phase::Nrem { .. } => BrainState::Nrem,
-            Phase::Rem { .. } => BrainState::Rem,
-        }
+        Phase::new(Rem::default())
     }
 }
 
@@ -135,7 +59,8 @@ impl Phase {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
-    /// The phases in order. The first must be Wake (sleep replays what wake stored).
+    /// The phases in order. The first must store memories, as Wake does (sleep replays what
+    /// wake stored).
     pub phases: Vec<Phase>,
 }
 
@@ -150,9 +75,10 @@ impl Schedule {
     pub fn validate(&self) -> Result<(), String> {
         match self.phases.first() {
             None => Err("the schedule has no phases".into()),
-            Some(p) if p.state() != BrainState::Wake => {
-                Err(format!("the schedule starts with {}; it must start with wake (sleep replays wake's memories)", p.state()))
-            }
+            Some(p) if !p.state().stores_memories() => Err(format!(
+                "the schedule starts with {}; it must start with wake or another state that stores memories (sleep replays wake's memories)",
+                p.name()
+            )),
             _ => Ok(()),
         }
     }
@@ -180,11 +106,13 @@ pub enum Condition {
     RemNoiseOnly,
     /// REM dreams from two memories without noise.
     RemMemoriesOnly,
+    /// Contrastive dreaming in place of NREM (not one of the paper's conditions).
+    ContrastiveNrem,
 }
 
 impl Condition {
     /// Every condition, in the paper's order.
-    pub const ALL: [Condition; 9] = [
+    pub const ALL: [Condition; 10] = [
         Condition::FullPad,
         Condition::NoNrem,
         Condition::NoRem,
@@ -194,32 +122,29 @@ impl Condition {
         Condition::NremMixedMemories,
         Condition::RemNoiseOnly,
         Condition::RemMemoriesOnly,
+        Condition::ContrastiveNrem,
     ];
 
     /// The condition's schedule.
     pub fn schedule(self) -> Schedule {
-        let no_discriminator = Phase::Wake {
-            reconstruction_weight: 1.0,
-            kl_weight: 1.0,
+        let no_discriminator = Phase::new(Wake {
             discriminator: false,
-            latent_noise: 0.0,
-        };
-        let rem_with = |dream| Phase::Rem { weight: 1.0, dream };
+            ..Wake::default()
+        });
+        let rem_with = |dream| Phase::new(Rem { weight: 1.0, dream });
         let phases = match self {
             Condition::FullPad => vec![Phase::wake(), Phase::nrem(), Phase::rem()],
             Condition::NoNrem => vec![Phase::wake(), Phase::rem()],
             Condition::NoRem => vec![
-                Phase::Wake {
-                    reconstruction_weight: 1.0,
-                    kl_weight: 1.0,
+                Phase::new(Wake {
                     discriminator: false,
                     latent_noise: NO_REM_LATENT_NOISE,
-                },
-                Phase::Nrem {
+                    ..Wake::default()
+                }),
+                Phase::new(Nrem {
                     weight: 0.5,
-                    recall: MemoryMix::CURRENT,
-                    occlusion: true,
-                },
+                    ..Nrem::default()
+                }),
             ],
             Condition::WakeOnly => vec![no_discriminator],
             Condition::NoMemoryMix => {
@@ -228,11 +153,10 @@ impl Condition {
             Condition::ReversedSleep => vec![Phase::wake(), Phase::rem(), Phase::nrem()],
             Condition::NremMixedMemories => vec![
                 Phase::wake(),
-                Phase::Nrem {
-                    weight: 1.0,
+                Phase::new(Nrem {
                     recall: MemoryMix::MEMORIES,
-                    occlusion: true,
-                },
+                    ..Nrem::default()
+                }),
                 Phase::rem(),
             ],
             Condition::RemNoiseOnly => {
@@ -240,6 +164,13 @@ impl Condition {
             }
             Condition::RemMemoriesOnly => {
                 vec![Phase::wake(), Phase::nrem(), rem_with(MemoryMix::MEMORIES)]
+            }
+            Condition::ContrastiveNrem => {
+                vec![
+                    Phase::wake(),
+                    Phase::new(Contrastive::default()),
+                    Phase::rem(),
+                ]
             }
         };
         Schedule { phases }
@@ -257,6 +188,7 @@ impl Condition {
             Condition::NremMixedMemories => "nrem_mixed_memories",
             Condition::RemNoiseOnly => "rem_noise_only",
             Condition::RemMemoriesOnly => "rem_memories_only",
+            Condition::ContrastiveNrem => "contrastive_nrem",
         }
     }
 }
@@ -313,10 +245,10 @@ mod tests {
             s.phases,
             vec![
                 Phase::wake(),
-                Phase::Rem {
+                Phase::new(Rem {
                     weight: 1.0,
                     dream: MemoryMix::NOISE
-                }
+                })
             ]
         );
         let bad = "[[phases]]\nstate = \"wake\"\nreconstruction = 2.0\n";
