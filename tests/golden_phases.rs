@@ -33,8 +33,10 @@ fn brain_at(manifest: &Value, key: &str) -> Brain {
     let names = |ps: Vec<&Parameter>| ps.into_iter().map(|p| p.name.clone()).collect::<Vec<_>>();
     let e_names = names(brain.cortex.feedforward.parameters());
     let g_names = names(brain.cortex.feedback.parameters());
-    brain.feedforward_optimiser = golden_adam(SET, manifest, start["adam_E"].as_str(), &e_names);
-    brain.feedback_optimiser = golden_adam(SET, manifest, start["adam_G"].as_str(), &g_names);
+    brain.feedforward_optimiser =
+        golden_adam(SET, manifest, start["adam_E"].as_str(), &e_names).into();
+    brain.feedback_optimiser =
+        golden_adam(SET, manifest, start["adam_G"].as_str(), &g_names).into();
     brain
 }
 

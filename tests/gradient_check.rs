@@ -355,6 +355,19 @@ fn loss_gradients_match_finite_differences() {
         );
     }
 
+    // InfoNCE of contrastive dreaming: 5 items, two views each, at two temperatures.
+    let h = sample(10 * 6, 12);
+    let view = |a: &[f64]| Array2::from_shape_vec((10, 6), a.to_vec()).unwrap();
+    for tau in [0.1, 0.5] {
+        let (_, g) = loss::info_nce(view(&h).view(), tau);
+        check(
+            &format!("info_nce tau {tau}"),
+            &h,
+            g.as_slice().unwrap(),
+            |a| loss::info_nce(view(a).view(), tau).0,
+        );
+    }
+
     let logits = sample(5 * 10, 8);
     let labels = [3, 0, 9, 9, 4];
     let view = |a: &[f64]| Array2::from_shape_vec((5, 10), a.to_vec()).unwrap();

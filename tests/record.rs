@@ -285,6 +285,14 @@ fn random(seed: u64, shape: &[usize]) -> ArrayD<f32> {
     Array::random_using(IxDyn(shape), StandardNormal, &mut rng)
 }
 
+/// Adam's two buffers of one tensor, as a checkpoint stores them.
+fn adam(exp_avg: ArrayD<f32>, exp_avg_sq: ArrayD<f32>) -> Vec<(String, ArrayD<f32>)> {
+    vec![
+        ("exp_avg".into(), exp_avg),
+        ("exp_avg_sq".into(), exp_avg_sq),
+    ]
+}
+
 fn full_checkpoint() -> Checkpoint {
     Checkpoint {
         config_toml: "[model]\nnz = 256\n".into(),
@@ -302,8 +310,7 @@ fn full_checkpoint() -> Checkpoint {
                 tensors: vec![(
                     "G.deconv1.weight".into(),
                     3,
-                    random(4, &[8, 4]),
-                    random(5, &[8, 4]),
+                    adam(random(4, &[8, 4]), random(5, &[8, 4])),
                 )],
             },
             OptimiserState {
@@ -312,15 +319,25 @@ fn full_checkpoint() -> Checkpoint {
                     (
                         "E.conv1.weight".into(),
                         9,
-                        random(6, &[2, 3]),
-                        random(7, &[2, 3]),
+                        adam(random(6, &[2, 3]), random(7, &[2, 3])),
                     ),
                     (
                         "E.conv1.bias".into(),
                         u64::MAX,
-                        random(8, &[3]),
-                        random(9, &[3]),
+                        adam(random(8, &[3]), random(9, &[3])),
                     ),
+                ],
+            },
+            // SGD: a momentum buffer, and a tensor with no buffer at all (no momentum).
+            OptimiserState {
+                name: "sgd".into(),
+                tensors: vec![
+                    (
+                        "E.dis.weight".into(),
+                        2,
+                        vec![("momentum_buffer".into(), random(20, &[1, 4]))],
+                    ),
+                    ("E.dis.bias".into(), 1, Vec::new()),
                 ],
             },
         ],
@@ -371,8 +388,8 @@ fn assert_checkpoints_bit_equal(actual: &Checkpoint, expected: &Checkpoint) {
         all.extend(c.extra.iter().map(|(_, a)| a.clone()));
         all.extend(c.memories.iter().map(|m| m.clone().into_dyn()));
         for optimiser in &c.optimisers {
-            for (_, _, m, v) in &optimiser.tensors {
-                all.extend([m.clone(), v.clone()]);
+            for (_, _, buffers) in &optimiser.tensors {
+                all.extend(buffers.iter().map(|(_, b)| b.clone()));
             }
         }
         all

@@ -3,6 +3,7 @@
 //! (1 for the reference, 2 for the interrupted run) do not change a bit.
 
 use padsim::experiment::{self, Config, TrainOptions};
+use padsim::plasticity::AdamConfig;
 use padsim::record::{Checkpoint, RunFile};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -206,7 +207,11 @@ fn a_diverging_run_stops_with_a_message_naming_the_loss() {
     let (_, mut config) = config_in(root.path());
     config.out_dir = root.path().to_path_buf();
     config.epochs = 3;
-    config.optimiser.lr = 1e30;
+    config.optimiser = AdamConfig {
+        lr: 1e30,
+        ..AdamConfig::default()
+    }
+    .into();
     let err = experiment::train(&config, TrainOptions::default())
         .unwrap_err()
         .to_string();

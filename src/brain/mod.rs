@@ -27,7 +27,7 @@ pub use states::{Nrem, NremOutcome, Rem, RemOutcome, Wake, WakeOutcome};
 
 use crate::cortex::{Activity, Architecture, Cortex};
 use crate::data::occlusion;
-use crate::plasticity::{Adam, AdamConfig};
+use crate::plasticity::{Optimisers, PathwayOptimiser};
 use crate::rng::ChaCha8Rng;
 use ndarray::Array2;
 use ndarray_rand::rand_distr::StandardNormal;
@@ -44,25 +44,31 @@ pub struct Brain {
     pub conductor: Conductor,
     /// The cycle's phases.
     pub schedule: Schedule,
-    /// Adam of the feedforward pathway (E).
-    pub feedforward_optimiser: Adam,
-    /// Adam of the feedback pathway (G).
-    pub feedback_optimiser: Adam,
+    /// Optimiser of the feedforward pathway (E).
+    pub feedforward_optimiser: PathwayOptimiser,
+    /// Optimiser of the feedback pathway (G).
+    pub feedback_optimiser: PathwayOptimiser,
     /// Source of dreams' randomness: occlusion masks, spontaneous activity, latent noise.
     pub rng: ChaCha8Rng,
 }
 
 impl Brain {
     /// A new brain: cortex initialised from `seed`'s `"init"` stream, dreams from its
-    /// `"dreams"` stream.
-    pub fn new(arch: &Architecture, schedule: Schedule, adam: AdamConfig, seed: u64) -> Self {
+    /// `"dreams"` stream; `optimisers` per pathway (an `AdamConfig` sets Adam for both).
+    pub fn new(
+        arch: &Architecture,
+        schedule: Schedule,
+        optimisers: impl Into<Optimisers>,
+        seed: u64,
+    ) -> Self {
+        let optimisers = optimisers.into();
         Brain {
             cortex: Cortex::new(arch, &mut crate::rng::stream(seed, "init")),
             hippocampus: Hippocampus::new(2, ReplayPolicy::Previous),
             conductor: Conductor::default(),
             schedule,
-            feedforward_optimiser: Adam::new(adam),
-            feedback_optimiser: Adam::new(adam),
+            feedforward_optimiser: PathwayOptimiser::new(optimisers.feedforward),
+            feedback_optimiser: PathwayOptimiser::new(optimisers.feedback),
             rng: crate::rng::stream(seed, "dreams"),
         }
     }

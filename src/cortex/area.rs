@@ -281,6 +281,7 @@ impl CorticalArea {
                 connectivity: self.connectivity,
                 geometry: g,
                 activation: self.activation,
+                weight: &self.weight.value,
                 output: &trace.output,
                 arriving,
                 delta: &delta,

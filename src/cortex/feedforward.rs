@@ -137,15 +137,16 @@ impl FeedforwardPathway {
     /// `[δ_z, δ_d]` of the heads' last backward pass, `[N, nz + 1]`; zeros for a head that had
     /// no error.
     fn output_error(&self, z: bool, d: bool) -> Array2<f32> {
-        let n = self.latent.output().batch();
         let nz = self.latent.geometry.out_channels;
+        let dz = z.then(|| self.latent.delta().expect("kept").to_latent());
+        let dd = d.then(|| self.discriminator.area.delta().expect("kept").to_latent());
+        // The batch of the head that ran: the other head's trace may be of an earlier phase.
+        let n = dz.as_ref().or(dd.as_ref()).map_or(0, |e| e.nrows());
         let mut e = Array2::zeros((n, nz + 1));
-        if z {
-            let dz = self.latent.delta().expect("kept").to_latent();
+        if let Some(dz) = dz {
             e.slice_mut(s![.., ..nz]).assign(&dz);
         }
-        if d {
-            let dd = self.discriminator.area.delta().expect("kept").to_latent();
+        if let Some(dd) = dd {
             e.slice_mut(s![.., nz..]).assign(&dd);
         }
         e

@@ -7,12 +7,12 @@
 //! down:      δ_{k−1} = F_kᵀ ⊛ δ_k,  F_k = rule.feedback(W_k)       default: F = W
 //! ```
 //!
-//! A rule sees only what is local to its area ([`LocalSignals`]): the presynaptic activity, the
-//! area's output and transfer function, the error that arrived, its δ, and the brain state's
-//! [`Modulation`] of the pathway (plastic or not, sign). Besides, a rule may ask for the
-//! pathway's *output error* `e_out` ([`PlasticityRule::wants_output_error`]): the δ of the
-//! pathway's output areas, one row per image, which direct feedback alignment broadcasts to
-//! every area. Optimisers then turn the (signed) update into synaptic change.
+//! A rule sees only what is local to its area ([`LocalSignals`]): its synapses `W`, the
+//! presynaptic activity, the area's output and transfer function, the error that arrived, its
+//! δ, and the brain state's [`Modulation`] of the pathway (plastic or not, sign). Besides, a
+//! rule may ask for the pathway's *output error* `e_out` ([`PlasticityRule::wants_output_error`]):
+//! the δ of the pathway's output areas, one row per image, which direct feedback alignment
+//! broadcasts to every area. Optimisers then turn the (signed) update into synaptic change.
 //!
 //! PAD equivalent: autograd's `loss.backward()` through one `nn.Conv2d` / `nn.ConvTranspose2d`
 //! ([`ExactBackprop`], the default, keeps it bit for bit).
@@ -50,6 +50,8 @@ pub struct LocalSignals<'a> {
     pub geometry: ConvGeometry,
     /// The transfer function `f` (its derivative is read from `output`).
     pub activation: Activation,
+    /// The area's synaptic weights `W` (the layout of [`LocalSignals::correlate`]'s result).
+    pub weight: &'a ArrayD<f32>,
     /// The area's activity `a = f(u)` of the forward pass, `[C_out, N, H, W]`.
     pub output: &'a Activity,
     /// The error that arrived at the area's activity (`∂L/∂a` under backprop).

@@ -21,7 +21,7 @@
 use crate::cortex::Parameter;
 use crate::kernels::gemm::{matmul, Op};
 use crate::kernels::loss::softmax_cross_entropy;
-use crate::plasticity::{Optimiser, Sgd};
+use crate::plasticity::{Optimiser, Sgd, SgdConfig};
 use crate::rng;
 use ndarray::{Array1, Array2, ArrayView2, Axis, Ix1, Ix2};
 use ndarray_rand::rand::seq::SliceRandom;
@@ -132,7 +132,7 @@ pub fn train_sgd_probe(
     let init = LinearClassifier::pytorch_default(classes, dim, config.seed);
     let mut weight = Parameter::new("probe.weight", init.weight.into_dyn());
     let mut bias = Parameter::new("probe.bias", init.bias.into_dyn());
-    let mut sgd = Sgd { lr: config.lr };
+    let mut sgd = Sgd::new(SgdConfig::plain(f64::from(config.lr)));
     let x = x.as_standard_layout();
     let labels: Vec<usize> = labels.iter().map(|&c| c as usize).collect();
     for epoch in 0..config.epochs {

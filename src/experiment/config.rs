@@ -16,6 +16,11 @@
 //! feedforward = "feedback_alignment"
 //! areas = { "E.dis" = "exact_backprop" }
 //!
+//! [optimiser.feedforward]        # optional: PAD's Adam for both pathways by default
+//! kind = "sgd"                   # adam | sgd
+//! lr = 0.01
+//! momentum = 0.9
+//!
 //! [[schedule.phases]]            # optional: a custom cycle
 //! state = "wake"
 //! ```
@@ -30,7 +35,7 @@ use crate::data::{DatasetKind, LoadOptions};
 use crate::eval::geometry::GeometryConfig;
 use crate::eval::logistic::LogisticConfig;
 use crate::eval::probe::ProbeConfig;
-use crate::plasticity::{AdamConfig, PlasticityConfig};
+use crate::plasticity::{Optimisers, PlasticityConfig};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming a directory that holds the data sets (used when `data_dir`
@@ -65,8 +70,9 @@ pub struct Config {
     pub run_name: String,
     /// Widths of the cortex.
     pub model: ModelConfig,
-    /// Adam of both pathways.
-    pub optimiser: AdamConfig,
+    /// The optimiser of each pathway (`[optimiser.feedforward]`, `[optimiser.feedback]`; a
+    /// flat `[optimiser]` of Adam's keys sets both).
+    pub optimiser: Optimisers,
     /// How errors travel back through each pathway's and area's synapses.
     pub plasticity: PlasticityConfig,
     /// The episodic buffer.
@@ -204,7 +210,7 @@ impl Default for Config {
             out_dir: PathBuf::from("runs"),
             run_name: String::new(),
             model: ModelConfig::default(),
-            optimiser: AdamConfig::default(),
+            optimiser: Optimisers::default(),
             plasticity: PlasticityConfig::default(),
             hippocampus: HippocampusConfig::default(),
             conductor: Conductor::default(),
@@ -345,6 +351,7 @@ impl Config {
         if self.eval.occlusion_tile == 0 || self.eval.feature_batch == 0 {
             return bad("eval.occlusion_tile and eval.feature_batch must be positive".into());
         }
+        self.optimiser.validate().map_err(ConfigError::Invalid)?;
         if self.max_cycles_per_epoch == Some(0) {
             return bad("max_cycles_per_epoch must be at least 1 when given".into());
         }

@@ -1,5 +1,5 @@
 //! Brain ↔ checkpoint: everything a killed run needs to continue bit for bit — parameters,
-//! both Adam states, the hippocampus, the brain's random stream, the position in training, and
+//! both optimisers' states, the hippocampus, the brain's random stream, the position in training, and
 //! the state of plasticity rules that keep one (feedback alignment's fixed `B`), as the
 //! checkpoint's extra array `<rule>:<area>`, e.g. `/extra/feedback_alignment:E.conv2` (HDF5
 //! names cannot contain `/`).
@@ -8,7 +8,7 @@
 //! resumable on preemptible cluster nodes.
 
 use crate::brain::Brain;
-use crate::plasticity::{Adam, AdamMoments};
+use crate::plasticity::{PathwayOptimiser, TensorState};
 use crate::record::{Checkpoint, OptimiserState, RngState};
 use crate::rng::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -22,13 +22,13 @@ fn rule_state_name(rule: &str, area: &str) -> String {
     format!("{rule}:{area}")
 }
 
-fn optimiser_state(name: &str, adam: &Adam) -> OptimiserState {
+fn optimiser_state(name: &str, optimiser: &PathwayOptimiser) -> OptimiserState {
     OptimiserState {
         name: name.to_string(),
-        tensors: adam
-            .state
-            .iter()
-            .map(|(p, m)| (p.clone(), m.step, m.exp_avg.clone(), m.exp_avg_sq.clone()))
+        tensors: optimiser
+            .tensors()
+            .into_iter()
+            .map(|t| (t.name, t.step, t.buffers))
             .collect(),
     }
 }
@@ -97,7 +97,7 @@ pub fn restore(brain: &mut Brain, checkpoint: &Checkpoint) -> Result<(), String>
         p.value = value.clone();
         p.grad = None;
     }
-    for (name, adam) in [
+    for (name, optimiser) in [
         (FEEDFORWARD, &mut brain.feedforward_optimiser),
         (FEEDBACK, &mut brain.feedback_optimiser),
     ] {
@@ -106,20 +106,18 @@ pub fn restore(brain: &mut Brain, checkpoint: &Checkpoint) -> Result<(), String>
             .iter()
             .find(|o| o.name == name)
             .ok_or_else(|| format!("the checkpoint has no {name} optimiser"))?;
-        adam.state = state
+        let tensors: Vec<TensorState> = state
             .tensors
             .iter()
-            .map(|(p, step, m, v)| {
-                (
-                    p.clone(),
-                    AdamMoments {
-                        step: *step,
-                        exp_avg: m.clone(),
-                        exp_avg_sq: v.clone(),
-                    },
-                )
+            .map(|(p, step, buffers)| TensorState {
+                name: p.clone(),
+                step: *step,
+                buffers: buffers.clone(),
             })
             .collect();
+        optimiser
+            .restore(&tensors)
+            .map_err(|e| format!("the {name} optimiser: {e}"))?;
     }
     for area in brain.cortex.areas_mut() {
         let name = rule_state_name(area.rule.name(), &area.full_name);

@@ -16,13 +16,16 @@
 //! per area with [`PlasticityConfig`] (the `[plasticity]` table of its configuration); code may
 //! set any area's `rule`, including rules defined outside the crate.
 //!
-//! Optimisers ([`Adam`], [`Sgd`]) turn gradients into synaptic change.
+//! Optimisers ([`Adam`], [`Sgd`] with momentum) turn gradients into synaptic change, one per
+//! pathway, chosen by [`Optimisers`] (the `[optimiser.feedforward]` and `[optimiser.feedback]`
+//! tables of a configuration).
 //!
 //! PAD equivalent: `loss.backward()` (exact backprop) followed by `optimizer.step()`.
 
 mod adam;
 mod direct_feedback_alignment;
 mod feedback_alignment;
+mod optimiser;
 mod selection;
 mod sgd;
 mod sign_symmetry;
@@ -33,8 +36,9 @@ pub use crate::cortex::rule::{
 pub use adam::{Adam, AdamConfig, AdamMoments};
 pub use direct_feedback_alignment::DirectFeedbackAlignment;
 pub use feedback_alignment::FeedbackAlignment;
+pub use optimiser::{OptimiserConfig, Optimisers, PathwayOptimiser, TensorState};
 pub use selection::{PlasticityConfig, RuleKind};
-pub use sgd::Sgd;
+pub use sgd::{Sgd, SgdConfig, SgdMomentum};
 pub use sign_symmetry::SignSymmetry;
 
 use crate::cortex::Parameter;

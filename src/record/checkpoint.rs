@@ -11,7 +11,8 @@
 //! /                                 attrs: format_version (= 1), config (TOML text), epoch, batch
 //! /parameters/<name>                f32, the parameter's shape (e.g. E.conv1.weight)
 //! /optimisers/<opt>/<name>/         attr: step (u64)
-//!     exp_avg, exp_avg_sq           f32, the parameter's shape
+//!     <buffer>, ...                 f32, the parameter's shape (Adam: exp_avg, exp_avg_sq;
+//!                                   SGD with momentum: momentum_buffer)
 //! /hippocampus/memory_000, ...      f32 [batch, nz], newest first
 //! /rng/<name>                       u8 [32], the ChaCha seed;
 //!                                   attrs: stream, word_pos_hi, word_pos_lo (u64)
@@ -69,13 +70,17 @@ pub struct CheckpointHeader {
     pub batch: u64,
 }
 
-/// The moments of one Adam optimiser.
+/// Arrays with their names, in order.
+pub type NamedArrays = Vec<(String, ArrayD<f32>)>;
+
+/// The state of one optimiser.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimiserState {
-    /// Optimiser name, e.g. `E` or `G`.
+    /// Optimiser name, e.g. `feedforward` or `feedback`.
     pub name: String,
-    /// Per parameter: name, steps taken, first moment (`exp_avg`), second moment (`exp_avg_sq`).
-    pub tensors: Vec<(String, u64, ArrayD<f32>, ArrayD<f32>)>,
+    /// Per parameter: name, steps taken, and the named buffers in the order written (Adam:
+    /// `exp_avg`, `exp_avg_sq`; SGD with momentum: `momentum_buffer`).
+    pub tensors: Vec<(String, u64, NamedArrays)>,
 }
 
 /// The position of one ChaCha random stream.
@@ -145,12 +150,13 @@ impl Checkpoint {
             let mut tensors = Vec::new();
             for tensor_name in reader.names_in_order(&optimiser)? {
                 let tensor = reader.group(&optimiser, &tensor_name)?;
-                tensors.push((
-                    tensor_name,
-                    reader.u64_attribute(&tensor, "step")?,
-                    reader.array(&tensor, "exp_avg")?,
-                    reader.array(&tensor, "exp_avg_sq")?,
-                ));
+                let step = reader.u64_attribute(&tensor, "step")?;
+                let buffers = reader
+                    .names_in_order(&tensor)?
+                    .into_iter()
+                    .map(|buffer| Ok((buffer.clone(), reader.array(&tensor, &buffer)?)))
+                    .collect::<Result<_>>()?;
+                tensors.push((tensor_name, step, buffers));
             }
             optimisers.push(OptimiserState { name, tensors });
         }
@@ -225,11 +231,12 @@ impl Checkpoint {
             let optimisers = writer.ordered_group(&file, "optimisers")?;
             for optimiser in &self.optimisers {
                 let group = writer.ordered_group(&optimisers, &optimiser.name)?;
-                for (name, step, exp_avg, exp_avg_sq) in &optimiser.tensors {
+                for (name, step, buffers) in &optimiser.tensors {
                     let tensor = writer.ordered_group(&group, name)?;
                     writer.u64_attribute(&tensor, "step", *step)?;
-                    writer.array(&tensor, "exp_avg", exp_avg.view())?;
-                    writer.array(&tensor, "exp_avg_sq", exp_avg_sq.view())?;
+                    for (buffer, values) in buffers {
+                        writer.array(&tensor, buffer, values.view())?;
+                    }
                 }
             }
 

@@ -20,7 +20,7 @@ mod images;
 mod run_file;
 
 pub use checkpoint::{
-    Checkpoint, CheckpointHeader, OptimiserState, RngState, CHECKPOINT_FORMAT_VERSION,
+    Checkpoint, CheckpointHeader, NamedArrays, OptimiserState, RngState, CHECKPOINT_FORMAT_VERSION,
 };
 pub use error::{RecordError, Result};
 pub use images::{save_grid_png, to_u8};
