@@ -245,3 +245,96 @@ fn user_states_rules_and_momentum_resume_bit_for_bit() {
     };
     assert_eq!(losses(&resumed), losses(&reference));
 }
+
+/// Every parameter's and optimiser state's bits.
+fn state_bits(brain: &Brain) -> Vec<u32> {
+    let mut bits: Vec<u32> = Vec::new();
+    for p in brain.cortex.parameters() {
+        bits.extend(p.value.iter().map(|v| v.to_bits()));
+    }
+    for opt in [&brain.feedforward_optimiser, &brain.feedback_optimiser] {
+        for t in opt.tensors() {
+            bits.push(t.step as u32);
+            for (_, b) in &t.buffers {
+                bits.extend(b.iter().map(|v| v.to_bits()));
+            }
+        }
+    }
+    bits
+}
+
+#[test]
+fn built_in_states_through_the_trait_equal_the_phase_methods_the_golden_tests_check() {
+    // tests/golden_phases.rs checks Brain::wake, ::nrem and ::rem against PyTorch; here the
+    // Wake, Nrem and Rem states, run through BrainState::run as a schedule runs them, give the
+    // same bits when the phase methods get the replay, mask and noise the states draw.
+    use padsim::brain::{Nrem, Rem, Wake};
+    use padsim::data::occlusion::nrem_mask;
+    let arch = Architecture {
+        nf: 4,
+        nz: 8,
+        ..Architecture::default()
+    };
+    let mut by_trait = Brain::new(
+        &arch,
+        Condition::FullPad.schedule(),
+        AdamConfig::default(),
+        2,
+    );
+    let mut by_method = by_trait.clone();
+    let set =
+        padsim::data::synthetic::generate_split(4, padsim::data::synthetic::SplitTag::Train, 16);
+    for cycle in 0..2 {
+        let idx: Vec<usize> = (8 * cycle..8 * (cycle + 1)).collect();
+        let x = Activity::from_nchw(set.batch_f32(&idx).view());
+
+        let wake = Wake::default();
+        let nm = by_trait.conductor.for_state(&wake);
+        let losses = wake.run(&mut by_trait, &x, &nm);
+        let out = by_method.wake(1.0, 1.0, true, &x, None);
+        assert_eq!(losses, out.losses);
+        assert_eq!(
+            state_bits(&by_trait),
+            state_bits(&by_method),
+            "wake, cycle {cycle}"
+        );
+
+        let nrem = Nrem::default();
+        let nm = by_trait.conductor.for_state(&nrem);
+        let losses = nrem.run(&mut by_trait, &x, &nm);
+        let z = by_method.recall(&nrem.recall);
+        let mask = nrem_mask(&mut by_method.rng);
+        let out = by_method.nrem(1.0, z.view(), Some(mask.view()));
+        assert_eq!(losses, out.losses);
+        assert_eq!(
+            state_bits(&by_trait),
+            state_bits(&by_method),
+            "nrem, cycle {cycle}"
+        );
+
+        let rem = Rem::default();
+        let nm = by_trait.conductor.for_state(&rem);
+        let losses = rem.run(&mut by_trait, &x, &nm);
+        let z_mix = by_method.recall(&rem.dream);
+        let out = by_method.rem(1.0, z_mix.view());
+        assert_eq!(losses, out.losses);
+        assert_eq!(
+            state_bits(&by_trait),
+            state_bits(&by_method),
+            "rem, cycle {cycle}"
+        );
+    }
+}
+
+#[test]
+fn a_rem_conductor_entry_without_a_discriminator_target_is_refused_before_training() {
+    let text = "[conductor.rem]\nfeedforward_plastic = true\nfeedback_plastic = true\nfeedback_sign = -1.0\n";
+    let config = Config::from_toml(text).unwrap();
+    let err = config.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("conductor.rem") && err.contains("discriminator"),
+        "{err}"
+    );
+    let ok = format!("{text}discriminator = \"internal\"\n");
+    Config::from_toml(&ok).unwrap().validate().unwrap();
+}

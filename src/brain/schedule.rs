@@ -31,7 +31,7 @@
 //! dream = { current = 0.25, older = 0.25, noise = 0.5 }
 //! ```
 
-use super::{Contrastive, MemoryMix, Nrem, Phase, Rem, Wake};
+use super::{Conductor, Contrastive, MemoryMix, Nrem, Phase, Rem, Wake};
 use std::fmt;
 use std::str::FromStr;
 
@@ -71,6 +71,18 @@ impl Default for Schedule {
 }
 
 impl Schedule {
+    /// Checks that every phase can run under the conductor's settings for its state; the
+    /// error names the state's `[conductor.<name>]` table.
+    pub fn check_conductor(&self, conductor: &Conductor) -> Result<(), String> {
+        for phase in &self.phases {
+            let state = phase.state();
+            state
+                .check_neuromodulation(&conductor.for_state(state))
+                .map_err(|e| format!("conductor.{}: {e}", state.name()))?;
+        }
+        Ok(())
+    }
+
     /// Checks that the schedule can run: non-empty, starting with Wake.
     pub fn validate(&self) -> Result<(), String> {
         match self.phases.first() {

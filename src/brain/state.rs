@@ -48,6 +48,14 @@ pub trait BrainState: StateObject + Send + Sync + fmt::Debug + Any {
         false
     }
 
+    /// Checks that the state can run under `modulation` (its conductor entry); the error says
+    /// what is missing. Called when a configuration is validated, before any data is read.
+    /// Default: any neuromodulation will do.
+    fn check_neuromodulation(&self, modulation: &Neuromodulation) -> Result<(), String> {
+        let _ = modulation;
+        Ok(())
+    }
+
     /// Runs the state on the batch `x` (`[C, N, H, W]` in [-1, 1]) under `modulation`; returns
     /// the loss terms.
     fn run(&self, brain: &mut Brain, x: &Activity, modulation: &Neuromodulation) -> Losses;

@@ -174,6 +174,17 @@ impl BrainState for Rem {
         }
     }
 
+    /// REM's loss is the discriminator's: it needs a target.
+    fn check_neuromodulation(&self, modulation: &Neuromodulation) -> Result<(), String> {
+        match modulation.discriminator {
+            Some(_) => Ok(()),
+            None => Err(
+                "REM trains the discriminator neurons on dreams: set discriminator = \"internal\" (or \"external\")"
+                    .into(),
+            ),
+        }
+    }
+
     fn run(&self, brain: &mut Brain, _x: &Activity, modulation: &Neuromodulation) -> Losses {
         let z = brain.recall(&self.dream);
         brain.rem_as(self.weight, z.view(), modulation).losses

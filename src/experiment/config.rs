@@ -355,8 +355,10 @@ impl Config {
         if self.max_cycles_per_epoch == Some(0) {
             return bad("max_cycles_per_epoch must be at least 1 when given".into());
         }
-        self.resolved_schedule()
-            .validate()
+        let schedule = self.resolved_schedule();
+        schedule.validate().map_err(ConfigError::Invalid)?;
+        schedule
+            .check_conductor(&self.conductor)
             .map_err(ConfigError::Invalid)
     }
 }
