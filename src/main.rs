@@ -125,7 +125,8 @@ struct TrainArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Experimental condition: full_pad, no_nrem, no_rem, wake_only, no_memory_mix,
-    /// reversed_sleep, nrem_mixed_memories, rem_noise_only, rem_memories_only.
+    /// reversed_sleep, nrem_mixed_memories, rem_noise_only, rem_memories_only,
+    /// contrastive_nrem.
     #[arg(long)]
     condition: Option<Condition>,
     /// Epochs.
