@@ -135,6 +135,10 @@ fn a_registered_user_state_runs_in_a_toml_schedule_and_its_losses_reach_the_run_
             "{term}: {values:?}"
         );
     }
+    assert_eq!(
+        run.attribute("optimiser").unwrap(),
+        "feedforward=adam feedback=sgd unused_parameters=zero_gradient"
+    );
     let contrastive = run.read_losses("contrastive", "info_nce").unwrap();
     assert!(contrastive.iter().all(|v| v.is_finite()));
     // The settings written into the run's configuration read back as the same schedule.

@@ -85,6 +85,7 @@ fn one_full_batch_sgd_step_matches_the_formula() {
         batch_size: 64,
         epochs: 1,
         seed: 11,
+        ..ProbeConfig::default()
     };
     let init = LinearClassifier::pytorch_default(2, 3, config.seed);
     let trained = train_sgd_probe(x.view(), &labels, 2, &config);

@@ -1,4 +1,7 @@
-//! Wake, NREM and REM against PyTorch autograd (`pad_cycle_small`, nf 8, nz 16, B 4).
+//! Wake, NREM and REM against PyTorch autograd (`pad_cycle_small`, nf 8, nz 16, B 4), and the
+//! same against `pad_cycle_small_zero_grad`, made with `zero_grad(set_to_none=False)` as the
+//! reference ran under PyTorch 1.x (padsim's `unused_parameters = "zero_gradient"`: NREM's E.dis
+//! and REM's E.latent take an Adam step with a zero gradient).
 //!
 //! Each phase of two cycles runs in isolation from the golden state it started from, with
 //! the recorded inputs, and must match the recorded losses, activations and gradients within
@@ -14,46 +17,60 @@ use padsim::brain::schedule::Condition;
 use padsim::brain::Brain;
 use padsim::brain::MemoryMix;
 use padsim::cortex::{Activity, Parameter};
-use padsim::plasticity::AdamConfig;
+use padsim::plasticity::{Optimisers, UnusedParameters};
 use serde_json::Value;
 
-const SET: &str = "pad_cycle_small";
+/// The first set skips parameters without gradient (PyTorch 2); the second steps them with a
+/// zero gradient (PyTorch 1.x, the paper's runs).
+const SKIP: &str = "pad_cycle_small";
+const ZERO_GRAD: &str = "pad_cycle_small_zero_grad";
 
-fn brain_at(manifest: &Value, key: &str) -> Brain {
+fn unused_parameters(set: &str) -> UnusedParameters {
+    if set == ZERO_GRAD {
+        UnusedParameters::ZeroGradient
+    } else {
+        UnusedParameters::Skip
+    }
+}
+
+fn brain_at(set: &str, manifest: &Value, key: &str) -> Brain {
     let start = &manifest["phase_start_state"][key];
     let mut brain = Brain::new(
-        &architecture(SET),
+        &architecture(set),
         Condition::FullPad.schedule(),
-        AdamConfig::default(),
+        Optimisers {
+            unused_parameters: unused_parameters(set),
+            ..Optimisers::default()
+        },
         0,
     );
     for p in brain.cortex.parameters_mut() {
-        load_into(p, SET, start[&p.name[..1]].as_str().unwrap());
+        load_into(p, set, start[&p.name[..1]].as_str().unwrap());
     }
     let names = |ps: Vec<&Parameter>| ps.into_iter().map(|p| p.name.clone()).collect::<Vec<_>>();
     let e_names = names(brain.cortex.feedforward.parameters());
     let g_names = names(brain.cortex.feedback.parameters());
     brain.feedforward_optimiser =
-        golden_adam(SET, manifest, start["adam_E"].as_str(), &e_names).into();
+        golden_adam(set, manifest, start["adam_E"].as_str(), &e_names).into();
     brain.feedback_optimiser =
-        golden_adam(SET, manifest, start["adam_G"].as_str(), &g_names).into();
+        golden_adam(set, manifest, start["adam_G"].as_str(), &g_names).into();
     brain
 }
 
-fn input(c: usize, what: &str) -> ArrayD<f32> {
-    load(SET, &format!("inputs/cycle{c}.{what}"))
+fn input(set: &str, c: usize, what: &str) -> ArrayD<f32> {
+    load(set, &format!("inputs/cycle{c}.{what}"))
 }
 
-fn latent(key: &str) -> Array2<f32> {
-    load(SET, key).into_dimensionality::<Ix2>().unwrap()
+fn latent(set: &str, key: &str) -> Array2<f32> {
+    load(set, key).into_dimensionality::<Ix2>().unwrap()
 }
 
 /// Compares an activation with the golden one under the phase's tolerance.
-fn check_activation(manifest: &Value, key: &str, name: &str, actual: &[f32]) {
+fn check_activation(set: &str, manifest: &Value, key: &str, name: &str, actual: &[f32]) {
     let atol = manifest["tolerances"]["phases"][key]["activations"][name]["atol"]
         .as_f64()
         .unwrap();
-    let golden = load(SET, &format!("{key}/{name}"));
+    let golden = load(set, &format!("{key}/{name}"));
     assert_close(
         &format!("{key} {name}"),
         actual,
@@ -84,7 +101,7 @@ fn loss(losses: &[(&str, f64)], name: &str) -> f64 {
 }
 
 /// Every parameter's gradient against PyTorch's, including which ones have none.
-fn check_grads(manifest: &Value, key: &str, brain: &Brain) {
+fn check_grads(set: &str, manifest: &Value, key: &str, brain: &Brain) {
     let tolerances = &manifest["tolerances"]["phases"][key]["grad"];
     let absent: Vec<&str> = manifest["absent_grads"][key]
         .as_array()
@@ -95,10 +112,10 @@ fn check_grads(manifest: &Value, key: &str, brain: &Brain) {
     let mut compared = 0;
     for p in brain.cortex.parameters() {
         let file = format!("{key}/grad/{}", p.name);
-        match (&p.grad, exists(SET, &file)) {
+        match (&p.grad, exists(set, &file)) {
             (Some(grad), true) => {
                 let atol = tolerances[p.name.as_str()]["atol"].as_f64().unwrap();
-                let golden = load(SET, &file);
+                let golden = load(set, &file);
                 assert_close(
                     &format!("{key} grad {}", p.name),
                     grad.as_slice().unwrap(),
@@ -124,36 +141,46 @@ fn to_nchw_vec(a: &Activity) -> Vec<f32> {
 }
 
 /// The REM latent mix of cycle `c` as the hippocampus makes it.
-fn rem_mix(brain: &mut Brain, c: usize) -> Array2<f32> {
+fn rem_mix(set: &str, brain: &mut Brain, c: usize) -> Array2<f32> {
     brain.hippocampus.clear();
     for past in 1..=c {
         brain
             .hippocampus
-            .store(latent(&format!("cycle{past}/wake/z")));
+            .store(latent(set, &format!("cycle{past}/wake/z")));
     }
     let older = brain
         .hippocampus
         .older(&mut padsim::rng::stream(0, "unused"))
         .cloned();
-    let noise = input(c, "noise").into_dimensionality::<Ix2>().unwrap();
+    let noise = input(set, c, "noise").into_dimensionality::<Ix2>().unwrap();
     brain
         .hippocampus
         .replay(&MemoryMix::PAD_REM, older.as_ref(), Some(noise.view()))
 }
 
-#[test]
-fn every_phase_in_isolation_matches_pytorch() {
-    let manifest = manifest(SET);
+fn every_phase_in_isolation_matches_pytorch_in(set: &str) {
+    let manifest = manifest(set);
     for c in 1..=2 {
-        let x = Activity::from_nchw(input(c, "x").into_dimensionality::<Ix4>().unwrap().view());
-        let mask = input(c, "mask").into_dimensionality::<Ix2>().unwrap();
+        let x = Activity::from_nchw(
+            input(set, c, "x")
+                .into_dimensionality::<Ix4>()
+                .unwrap()
+                .view(),
+        );
+        let mask = input(set, c, "mask").into_dimensionality::<Ix2>().unwrap();
 
         let key = format!("cycle{c}/wake");
-        let mut brain = brain_at(&manifest, &key);
+        let mut brain = brain_at(set, &manifest, &key);
         let out = brain.wake(1.0, 1.0, true, &x, None);
-        check_activation(&manifest, &key, "z", out.z.as_slice().unwrap());
-        check_activation(&manifest, &key, "d", out.d.as_slice().unwrap());
-        check_activation(&manifest, &key, "x_rec", &to_nchw_vec(&out.reconstruction));
+        check_activation(set, &manifest, &key, "z", out.z.as_slice().unwrap());
+        check_activation(set, &manifest, &key, "d", out.d.as_slice().unwrap());
+        check_activation(
+            set,
+            &manifest,
+            &key,
+            "x_rec",
+            &to_nchw_vec(&out.reconstruction),
+        );
         check_loss(
             &manifest,
             &key,
@@ -168,58 +195,62 @@ fn every_phase_in_isolation_matches_pytorch() {
             loss(&out.losses, "reconstruction"),
         );
         check_loss(&manifest, &key, "total", loss(&out.losses, "total"));
-        check_grads(&manifest, &key, &brain);
+        check_grads(set, &manifest, &key, &brain);
 
         let key = format!("cycle{c}/nrem");
-        let mut brain = brain_at(&manifest, &key);
-        let z_wake = latent(&format!("cycle{c}/wake/z"));
+        let mut brain = brain_at(set, &manifest, &key);
+        let z_wake = latent(set, &format!("cycle{c}/wake/z"));
         let out = brain.nrem(1.0, z_wake.view(), Some(mask.view()));
-        check_activation(&manifest, &key, "xg", &to_nchw_vec(&out.dream));
-        check_activation(&manifest, &key, "x_occ", &to_nchw_vec(&out.occluded));
-        check_activation(&manifest, &key, "z2", out.z_dream.as_slice().unwrap());
+        check_activation(set, &manifest, &key, "xg", &to_nchw_vec(&out.dream));
+        check_activation(set, &manifest, &key, "x_occ", &to_nchw_vec(&out.occluded));
+        check_activation(set, &manifest, &key, "z2", out.z_dream.as_slice().unwrap());
         check_loss(
             &manifest,
             &key,
             "mse_latent",
             loss(&out.losses, "latent_reconstruction"),
         );
-        check_grads(&manifest, &key, &brain);
+        check_grads(set, &manifest, &key, &brain);
 
         let key = format!("cycle{c}/rem");
-        let mut brain = brain_at(&manifest, &key);
-        let zmix = rem_mix(&mut brain, c);
-        check_activation(&manifest, &key, "zmix", zmix.as_slice().unwrap());
+        let mut brain = brain_at(set, &manifest, &key);
+        let zmix = rem_mix(set, &mut brain, c);
+        check_activation(set, &manifest, &key, "zmix", zmix.as_slice().unwrap());
         let out = brain.rem(1.0, zmix.view());
-        check_activation(&manifest, &key, "xr", &to_nchw_vec(&out.dream));
-        check_activation(&manifest, &key, "d_r", out.d.as_slice().unwrap());
+        check_activation(set, &manifest, &key, "xr", &to_nchw_vec(&out.dream));
+        check_activation(set, &manifest, &key, "d_r", out.d.as_slice().unwrap());
         check_loss(
             &manifest,
             &key,
             "bce_d_vs_zeros",
             loss(&out.losses, "internal"),
         );
-        check_grads(&manifest, &key, &brain);
+        check_grads(set, &manifest, &key, &brain);
     }
 }
 
-#[test]
-fn phase_steps_move_exactly_the_plastic_parameters() {
+fn phase_steps_move_exactly_the_plastic_parameters_in(set: &str) {
     // After each isolated phase, parameters without gradient are bit-identical to the start,
     // and the stepped ones agree with PyTorch's post-step values (abs 2e-3, the end-to-end bound).
-    let manifest = manifest(SET);
+    let manifest = manifest(set);
     for c in 1..=2 {
         for phase in ["wake", "nrem", "rem"] {
             let key = format!("cycle{c}/{phase}");
-            let mut brain = brain_at(&manifest, &key);
+            let mut brain = brain_at(set, &manifest, &key);
             let before: Vec<Parameter> = brain.cortex.parameters().into_iter().cloned().collect();
-            let x = Activity::from_nchw(input(c, "x").into_dimensionality::<Ix4>().unwrap().view());
-            let mask = input(c, "mask").into_dimensionality::<Ix2>().unwrap();
-            let z_wake = latent(&format!("cycle{c}/wake/z"));
+            let x = Activity::from_nchw(
+                input(set, c, "x")
+                    .into_dimensionality::<Ix4>()
+                    .unwrap()
+                    .view(),
+            );
+            let mask = input(set, c, "mask").into_dimensionality::<Ix2>().unwrap();
+            let z_wake = latent(set, &format!("cycle{c}/wake/z"));
             match phase {
                 "wake" => drop(brain.wake(1.0, 1.0, true, &x, None)),
                 "nrem" => drop(brain.nrem(1.0, z_wake.view(), Some(mask.view()))),
                 _ => {
-                    let zmix = rem_mix(&mut brain, c);
+                    let zmix = rem_mix(set, &mut brain, c);
                     drop(brain.rem(1.0, zmix.view()));
                 }
             }
@@ -231,7 +262,7 @@ fn phase_steps_move_exactly_the_plastic_parameters() {
                         p.name
                     );
                 } else {
-                    let golden = load(SET, &format!("{key}/after/{}", p.name));
+                    let golden = load(set, &format!("{key}/after/{}", p.name));
                     assert_close(
                         &format!("{key} after {}", p.name),
                         p.value.as_slice().unwrap(),
@@ -245,14 +276,18 @@ fn phase_steps_move_exactly_the_plastic_parameters() {
     }
 }
 
-#[test]
-fn two_cycles_end_to_end_from_init() {
-    let manifest = manifest(SET);
-    let mut brain = brain_at(&manifest, "cycle1/wake");
+fn two_cycles_end_to_end_from_init_in(set: &str) {
+    let manifest = manifest(set);
+    let mut brain = brain_at(set, &manifest, "cycle1/wake");
     for c in 1..=2 {
-        let x = Activity::from_nchw(input(c, "x").into_dimensionality::<Ix4>().unwrap().view());
-        let mask = input(c, "mask").into_dimensionality::<Ix2>().unwrap();
-        let noise = input(c, "noise").into_dimensionality::<Ix2>().unwrap();
+        let x = Activity::from_nchw(
+            input(set, c, "x")
+                .into_dimensionality::<Ix4>()
+                .unwrap()
+                .view(),
+        );
+        let mask = input(set, c, "mask").into_dimensionality::<Ix2>().unwrap();
+        let noise = input(set, c, "noise").into_dimensionality::<Ix2>().unwrap();
         let losses = &manifest["losses"];
 
         let wake = brain.wake(1.0, 1.0, true, &x, None);
@@ -272,7 +307,7 @@ fn two_cycles_end_to_end_from_init() {
         assert_close(
             &format!("{key} z"),
             wake.z.as_slice().unwrap(),
-            load(SET, &format!("{key}/z")).as_slice().unwrap(),
+            load(set, &format!("{key}/z")).as_slice().unwrap(),
             2e-3,
             0.0,
         );
@@ -298,7 +333,7 @@ fn two_cycles_end_to_end_from_init() {
         let got = loss(&rem.losses, "internal");
         assert!((got - want).abs() <= 1e-4 * want, "{key}: {got} vs {want}");
         for p in brain.cortex.parameters() {
-            let golden = load(SET, &format!("{key}/after/{}", p.name));
+            let golden = load(set, &format!("{key}/after/{}", p.name));
             assert_close(
                 &format!("{key} after {}", p.name),
                 p.value.as_slice().unwrap(),
@@ -308,4 +343,34 @@ fn two_cycles_end_to_end_from_init() {
             );
         }
     }
+}
+
+#[test]
+fn every_phase_in_isolation_matches_pytorch() {
+    every_phase_in_isolation_matches_pytorch_in(SKIP);
+}
+
+#[test]
+fn phase_steps_move_exactly_the_plastic_parameters() {
+    phase_steps_move_exactly_the_plastic_parameters_in(SKIP);
+}
+
+#[test]
+fn two_cycles_end_to_end_from_init() {
+    two_cycles_end_to_end_from_init_in(SKIP);
+}
+
+#[test]
+fn every_phase_in_isolation_matches_pytorch_with_zero_gradients() {
+    every_phase_in_isolation_matches_pytorch_in(ZERO_GRAD);
+}
+
+#[test]
+fn phase_steps_move_exactly_the_plastic_parameters_with_zero_gradients() {
+    phase_steps_move_exactly_the_plastic_parameters_in(ZERO_GRAD);
+}
+
+#[test]
+fn two_cycles_end_to_end_from_init_with_zero_gradients() {
+    two_cycles_end_to_end_from_init_in(ZERO_GRAD);
 }

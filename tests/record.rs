@@ -17,6 +17,7 @@ fn attributes() -> RunAttributes {
         dataset: "cifar10".into(),
         condition: "pad".into(),
         plasticity: "feedforward=exact_backprop feedback=exact_backprop".into(),
+        optimiser: "feedforward=adam feedback=adam unused_parameters=zero_gradient".into(),
         created: "2026-01-02T03:04:05Z".into(),
     }
 }
@@ -74,6 +75,7 @@ fn run_file_attributes_and_losses_round_trip() {
         run.attribute("plasticity").unwrap(),
         "feedforward=exact_backprop feedback=exact_backprop"
     );
+    assert_eq!(run.attribute("optimiser").unwrap(), expected.optimiser);
     assert_eq!(run.attribute("created").unwrap(), expected.created);
     assert!(run.attribute("missing").is_err());
 

@@ -5,7 +5,7 @@ use ndarray::Array4;
 use padsim::brain::Brain;
 use padsim::brain::{Condition, MemoryMix, Nrem, Phase, Rem, Schedule, Wake};
 use padsim::cortex::{Activity, Architecture};
-use padsim::plasticity::AdamConfig;
+use padsim::plasticity::{AdamConfig, Optimisers, UnusedParameters};
 use std::collections::BTreeMap;
 
 fn tiny() -> Architecture {
@@ -55,14 +55,16 @@ fn all_of(brain: &Brain, prefix: &str, except: &[&str]) -> Vec<String> {
     names
 }
 
-#[test]
-fn each_state_trains_exactly_the_pathways_the_conductor_names() {
-    let mut brain = Brain::new(
-        &tiny(),
-        Condition::FullPad.schedule(),
-        AdamConfig::default(),
-        1,
-    );
+/// Wake, NREM, REM and a wake without discriminator, each checked for the parameters it moves.
+/// `skip`: parameters without gradient in a phase stay put (PyTorch 2); otherwise those
+/// stepped before move by their momentum (PyTorch 1.x, the reference's runs).
+fn states_train_the_pathways_the_conductor_names(unused: UnusedParameters) {
+    let skip = unused == UnusedParameters::Skip;
+    let optimisers = Optimisers {
+        unused_parameters: unused,
+        ..Optimisers::default()
+    };
+    let mut brain = Brain::new(&tiny(), Condition::FullPad.schedule(), optimisers, 1);
     let x = batch(1);
 
     let before = snapshot(&brain);
@@ -79,20 +81,22 @@ fn each_state_trains_exactly_the_pathways_the_conductor_names() {
     let before = snapshot(&brain);
     let z = brain.hippocampus.newest().unwrap().clone();
     brain.nrem(1.0, z.view(), None);
+    let unused: &[&str] = if skip { &["dis"] } else { &[] };
     assert_eq!(
         moved(&before, &brain),
-        all_of(&brain, "E.", &["dis"]),
-        "NREM trains E without its discriminator, not G"
+        all_of(&brain, "E.", unused),
+        "NREM trains E (its discriminator by momentum alone unless skipped), not G"
     );
 
     let before = snapshot(&brain);
     brain.rem(1.0, z.view());
-    let mut expect = all_of(&brain, "E.", &["latent"]);
+    let unused: &[&str] = if skip { &["latent"] } else { &[] };
+    let mut expect = all_of(&brain, "E.", unused);
     expect.extend(all_of(&brain, "G.", &[]));
     assert_eq!(
         moved(&before, &brain),
         expect,
-        "REM trains E without its latent head, and G"
+        "REM trains E (its latent head by momentum alone unless skipped), and G"
     );
 
     let before = snapshot(&brain);
@@ -105,13 +109,44 @@ fn each_state_trains_exactly_the_pathways_the_conductor_names() {
             .1,
         0.0
     );
-    let mut expect = all_of(&brain, "E.", &["dis"]);
+    let unused: &[&str] = if skip { &["dis"] } else { &[] };
+    let mut expect = all_of(&brain, "E.", unused);
     expect.extend(all_of(&brain, "G.", &[]));
     assert_eq!(
         moved(&before, &brain),
         expect,
-        "wake without discriminator leaves E.dis alone"
+        "wake without discriminator leaves E.dis alone unless it has momentum"
     );
+}
+
+#[test]
+fn each_state_trains_exactly_the_pathways_the_conductor_names() {
+    states_train_the_pathways_the_conductor_names(UnusedParameters::Skip);
+}
+
+#[test]
+fn with_zero_gradients_parameters_stepped_before_move_by_their_momentum() {
+    states_train_the_pathways_the_conductor_names(UnusedParameters::ZeroGradient);
+}
+
+#[test]
+fn a_parameter_that_never_had_a_gradient_is_never_stepped() {
+    // Wake without discriminator from the start (no REM, wake only): E.dis has no gradient
+    // in any phase, so even zero_gradient leaves it and its optimiser state alone.
+    let mut brain = Brain::new(
+        &tiny(),
+        Condition::NoRem.schedule(),
+        Optimisers::default(),
+        2,
+    );
+    let before = snapshot(&brain);
+    for seed in 0..3 {
+        brain.cycle(&batch(seed));
+    }
+    assert!(!moved(&before, &brain)
+        .iter()
+        .any(|n| n.starts_with("E.dis")));
+    assert!(!brain.feedforward_optimiser.has_stepped("E.dis.weight"));
 }
 
 #[test]
@@ -188,12 +223,16 @@ fn presets_encode_the_papers_conditions() {
     assert!(!wake.discriminator);
     assert!(wake.latent_noise > 0.0);
     assert_eq!(no_rem.phases[1].downcast_ref::<Nrem>().unwrap().weight, 0.5);
+    // "for models without the REM phase": no REM and Wake only both perturb the wake latent.
     let wake_only = WakeOnly.schedule();
-    assert!(
-        !wake_only.phases[0]
+    let wake = wake_only.phases[0].downcast_ref::<Wake>().unwrap();
+    assert!(!wake.discriminator);
+    assert_eq!(
+        wake.latent_noise,
+        no_rem.phases[0]
             .downcast_ref::<Wake>()
             .unwrap()
-            .discriminator
+            .latent_noise
     );
     let rem_mix = |c: Condition| {
         c.schedule()
@@ -207,9 +246,10 @@ fn presets_encode_the_papers_conditions() {
     assert_eq!(rem_mix(RemNoiseOnly), MemoryMix::NOISE);
     assert_eq!(rem_mix(RemMemoriesOnly), MemoryMix::MEMORIES);
     let mixed = NremMixedMemories.schedule();
+    // "a convex combination of mixed memories and spontaneous cortical activity"
     assert_eq!(
         mixed.phases[1].downcast_ref::<Nrem>().unwrap().recall,
-        MemoryMix::MEMORIES
+        MemoryMix::PAD_REM
     );
 }
 
@@ -226,7 +266,8 @@ fn no_rem_perturbs_the_wake_latent_before_the_generator() {
             .unwrap()
             .1
     };
-    assert_ne!(run(Condition::NoRem), run(Condition::WakeOnly));
+    assert_ne!(run(Condition::NoRem), run(Condition::FullPad));
+    assert_ne!(run(Condition::WakeOnly), run(Condition::NoNrem));
 }
 
 #[test]

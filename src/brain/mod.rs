@@ -27,7 +27,7 @@ pub use states::{Nrem, NremOutcome, Rem, RemOutcome, Wake, WakeOutcome};
 
 use crate::cortex::{Activity, Architecture, Cortex};
 use crate::data::occlusion;
-use crate::plasticity::{Optimisers, PathwayOptimiser};
+use crate::plasticity::{Optimisers, PathwayOptimiser, UnusedParameters};
 use crate::rng::ChaCha8Rng;
 use ndarray::Array2;
 use ndarray_rand::rand_distr::StandardNormal;
@@ -48,6 +48,8 @@ pub struct Brain {
     pub feedforward_optimiser: PathwayOptimiser,
     /// Optimiser of the feedback pathway (G).
     pub feedback_optimiser: PathwayOptimiser,
+    /// What steps do with parameters that took no part in a phase.
+    pub unused_parameters: UnusedParameters,
     /// Source of dreams' randomness: occlusion masks, spontaneous activity, latent noise.
     pub rng: ChaCha8Rng,
 }
@@ -69,6 +71,7 @@ impl Brain {
             schedule,
             feedforward_optimiser: PathwayOptimiser::new(optimisers.feedforward),
             feedback_optimiser: PathwayOptimiser::new(optimisers.feedback),
+            unused_parameters: optimisers.unused_parameters,
             rng: crate::rng::stream(seed, "dreams"),
         }
     }

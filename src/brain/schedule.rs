@@ -6,10 +6,10 @@
 //! | `full_pad`              | Wake, NREM, REM          | W = N = R = 1                               |
 //! | `no_nrem`               | Wake, REM                |                                             |
 //! | `no_rem`                | Wake, NREM               | wake latent noise ε, NREM ×0.5, no BCE term |
-//! | `wake_only`             | Wake                     | no BCE term                                 |
+//! | `wake_only`             | Wake                     | wake latent noise ε, no BCE term            |
 //! | `no_memory_mix`         | Wake, NREM, REM          | REM dreams from the current memory alone    |
 //! | `reversed_sleep`        | Wake, REM, NREM          |                                             |
-//! | `nrem_mixed_memories`   | Wake, NREM, REM          | NREM replays 0.5 z + 0.5 z_old              |
+//! | `nrem_mixed_memories`   | Wake, NREM, REM          | NREM replays REM's mix: memories + noise    |
 //! | `rem_noise_only`        | Wake, NREM, REM          | REM dreams from noise alone                 |
 //! | `rem_memories_only`     | Wake, NREM, REM          | REM dreams from 0.5 z + 0.5 z_old           |
 //! | `contrastive_nrem`      | Wake, contrastive, REM   | contrastive dreaming replaces NREM          |
@@ -17,6 +17,21 @@
 //! PAD equivalent: the reference's command-line switches for these conditions (Figs 4–6 and
 //! the appendix of Deperrois et al. 2022); `contrastive_nrem` is padsim's own (see
 //! [`super::contrastive`]).
+//!
+//! Where each preset follows the paper's text:
+//! - `full_pad`, `no_nrem`, `no_rem`, `wake_only`: the ablations of Figs 4–6 (Results, "REM
+//!   and NREM sleep shape the latent space"; Methods, training). The paper adds Gaussian noise
+//!   to the encoded activities "for models without the REM phase", so `no_rem` **and**
+//!   `wake_only` reconstruct from `z + ε·n`. The paper does not give ε: padsim's choice is
+//!   [`NO_REM_LATENT_NOISE`] = 0.5, half the unit prior's standard deviation (a documented
+//!   choice, not the reference's value). `no_rem` also halves the NREM loss, as the reference's
+//!   no-REM switch does.
+//! - `nrem_mixed_memories` (appendix): NREM replays "a convex combination of mixed memories and
+//!   spontaneous cortical activity", i.e. REM's mix ([`MemoryMix::PAD_REM`]: 0.25 z + 0.25 z_old
+//!   + 0.5 n, n ~ N(0, I)), then occluded as usual.
+//! - `no_memory_mix`, `rem_noise_only`, `rem_memories_only`, `reversed_sleep` (appendix): REM
+//!   from the current memory alone, from spontaneous activity alone, from two memories without
+//!   it; REM before NREM.
 //!
 //! In TOML a schedule is a list of phases:
 //!
@@ -106,13 +121,13 @@ pub enum Condition {
     NoNrem,
     /// No REM phase; noisy wake latents; NREM loss halved; no discriminator.
     NoRem,
-    /// Wake alone (an autoencoder with a KL prior).
+    /// Wake alone (an autoencoder with a KL prior); noisy wake latents, no discriminator.
     WakeOnly,
     /// REM dreams from the current memory alone, without noise.
     NoMemoryMix,
     /// REM before NREM.
     ReversedSleep,
-    /// NREM replays a mix of two memories.
+    /// NREM replays REM's mix of two memories and spontaneous activity.
     NremMixedMemories,
     /// REM dreams from noise alone.
     RemNoiseOnly,
@@ -139,26 +154,26 @@ impl Condition {
 
     /// The condition's schedule.
     pub fn schedule(self) -> Schedule {
-        let no_discriminator = Phase::new(Wake {
-            discriminator: false,
-            ..Wake::default()
-        });
+        // Without REM: no discriminator, and noise on the wake latent.
+        let wake_without_rem = || {
+            Phase::new(Wake {
+                discriminator: false,
+                latent_noise: NO_REM_LATENT_NOISE,
+                ..Wake::default()
+            })
+        };
         let rem_with = |dream| Phase::new(Rem { weight: 1.0, dream });
         let phases = match self {
             Condition::FullPad => vec![Phase::wake(), Phase::nrem(), Phase::rem()],
             Condition::NoNrem => vec![Phase::wake(), Phase::rem()],
             Condition::NoRem => vec![
-                Phase::new(Wake {
-                    discriminator: false,
-                    latent_noise: NO_REM_LATENT_NOISE,
-                    ..Wake::default()
-                }),
+                wake_without_rem(),
                 Phase::new(Nrem {
                     weight: 0.5,
                     ..Nrem::default()
                 }),
             ],
-            Condition::WakeOnly => vec![no_discriminator],
+            Condition::WakeOnly => vec![wake_without_rem()],
             Condition::NoMemoryMix => {
                 vec![Phase::wake(), Phase::nrem(), rem_with(MemoryMix::CURRENT)]
             }
@@ -166,7 +181,7 @@ impl Condition {
             Condition::NremMixedMemories => vec![
                 Phase::wake(),
                 Phase::new(Nrem {
-                    recall: MemoryMix::MEMORIES,
+                    recall: MemoryMix::PAD_REM,
                     ..Nrem::default()
                 }),
                 Phase::rem(),

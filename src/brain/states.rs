@@ -11,18 +11,19 @@
 //!
 //! Which pathways learn, the discriminator's target and the feedback pathway's plasticity
 //! sign are read from the [`Conductor`](super::Conductor) (defaults: each state's
-//! [`BrainState::neuromodulation`]); loss weights and replay recipes are the state's settings. Each step clears gradients first (set to none),
-//! so a parameter that takes no part in a state is not stepped in it.
+//! [`BrainState::neuromodulation`]); loss weights and replay recipes are the state's settings.
+//! Each state clears gradients first; a parameter that takes no part in it is then stepped with
+//! a zero gradient or skipped, as [`Brain::unused_parameters`] says.
 //!
 //! PAD equivalent: the Wake, NREM and REM blocks of the reference's training loop
 //! (`train_PAD`), with `loss.backward()` and `optimizerE/G.step()` per phase.
 
 use super::{Brain, BrainState, Losses, MemoryMix, Neuromodulation};
-use crate::cortex::{Activity, Modulation, Parameter, Reality};
+use crate::cortex::{Activity, Modulation, Reality};
 use crate::data::occlusion;
 use crate::kernels::loss;
-use crate::plasticity::Optimiser;
-use ndarray::{Array1, Array2, ArrayView2, Zip};
+use crate::plasticity::{Optimiser, UnusedParameters};
+use ndarray::{Array1, Array2, ArrayD, ArrayView2, Zip};
 
 /// Wake: perceive, reconstruct, store.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -416,26 +417,34 @@ impl Brain {
     }
 
     /// Applies the conductor's settings to the gradients just computed (frozen pathways lose
-    /// theirs, the feedback sign multiplies G's), then steps both optimisers; tensors
-    /// without gradient are skipped.
+    /// theirs, the feedback sign multiplies G's), then steps both optimisers. In a plastic
+    /// pathway, a tensor without gradient that has been stepped before gets a zero gradient
+    /// or is skipped, as [`Brain::unused_parameters`] says; other tensors without gradient
+    /// are skipped.
     pub fn apply_plasticity(&mut self, nm: &Neuromodulation) {
-        if !nm.feedforward_plastic {
-            self.cortex
-                .feedforward
-                .parameters_mut()
-                .into_iter()
-                .for_each(Parameter::clear_grad);
+        let zero_fill = self.unused_parameters == UnusedParameters::ZeroGradient;
+        let mut feedforward = self.cortex.feedforward.parameters_mut();
+        for p in feedforward.iter_mut() {
+            if !nm.feedforward_plastic {
+                p.clear_grad();
+            } else if zero_fill
+                && p.grad.is_none()
+                && self.feedforward_optimiser.has_stepped(&p.name)
+            {
+                p.grad = Some(ArrayD::zeros(p.value.raw_dim()));
+            }
         }
         let mut feedback = self.cortex.feedback.parameters_mut();
         for p in feedback.iter_mut() {
-            if nm.feedback_plastic {
-                p.scale_grad(nm.feedback_sign);
-            } else {
+            if !nm.feedback_plastic {
                 p.clear_grad();
+            } else if p.grad.is_some() {
+                p.scale_grad(nm.feedback_sign);
+            } else if zero_fill && self.feedback_optimiser.has_stepped(&p.name) {
+                p.grad = Some(ArrayD::zeros(p.value.raw_dim()));
             }
         }
         self.feedback_optimiser.step(&mut feedback);
-        self.feedforward_optimiser
-            .step(&mut self.cortex.feedforward.parameters_mut());
+        self.feedforward_optimiser.step(&mut feedforward);
     }
 }

@@ -93,6 +93,9 @@ pub struct ProbeConfig {
     pub lr: f32,
     /// Mini-batch size (paper: 64); the last batch of an epoch may be smaller.
     pub batch_size: usize,
+    /// Drop the last, partial batch of each epoch, as the reference's data loader does
+    /// (`drop_last=True`); off by default.
+    pub drop_last: bool,
     /// Passes over the training features (paper: 20).
     pub epochs: usize,
     /// Seed of the initial synapses and of the epoch orders.
@@ -104,6 +107,7 @@ impl Default for ProbeConfig {
         ProbeConfig {
             lr: 0.2,
             batch_size: 64,
+            drop_last: false,
             epochs: 20,
             seed: 0,
         }
@@ -136,7 +140,9 @@ pub fn train_sgd_probe(
     let x = x.as_standard_layout();
     let labels: Vec<usize> = labels.iter().map(|&c| c as usize).collect();
     for epoch in 0..config.epochs {
-        for batch in epoch_batches(n, config.batch_size, config.seed, epoch) {
+        let batches = epoch_batches(n, config.batch_size, config.seed, epoch);
+        let full = |b: &Vec<usize>| !config.drop_last || b.len() == config.batch_size;
+        for batch in batches.into_iter().filter(full) {
             let batch_x = x.select(Axis(0), &batch);
             let batch_labels: Vec<usize> = batch.iter().map(|&i| labels[i]).collect();
             let (w, b) = (as_matrix(&weight), as_vector(&bias));

@@ -161,6 +161,10 @@ pub struct HippocampusConfig {
     pub capacity: usize,
     /// Which older memory joins a mix.
     pub policy: ReplayPolicy,
+    /// Forget every memory at the start of each epoch, so the first REM dream of an epoch is
+    /// `0.5 z + 0.5 n` again. A quirk of the reference (its `z_prev` restarts with each
+    /// epoch's loop); off by default.
+    pub forget_each_epoch: bool,
 }
 
 impl Default for HippocampusConfig {
@@ -168,6 +172,7 @@ impl Default for HippocampusConfig {
         HippocampusConfig {
             capacity: 2,
             policy: ReplayPolicy::Previous,
+            forget_each_epoch: false,
         }
     }
 }

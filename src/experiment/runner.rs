@@ -288,6 +288,7 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
                 config.condition.to_string()
             },
             plasticity: config.plasticity.summary(),
+            optimiser: config.optimiser.summary(),
             created: now_utc(),
         };
         RunFile::create(&run_path, &attributes)?
@@ -315,6 +316,9 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
         let order = epoch_order(config.seed, epoch, train_set.len());
         bar.set_prefix(format!("epoch {}/{}", epoch + 1, config.epochs));
         for cycle in start_cycle..cycles_per_epoch {
+            if cycle == 0 && config.hippocampus.forget_each_epoch {
+                brain.hippocampus.clear();
+            }
             let indices = &order[cycle * batch..(cycle + 1) * batch];
             let x = Activity::from_nchw(train_set.batch_f32(indices).view());
             let losses = brain.cycle(&x);

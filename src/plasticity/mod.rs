@@ -36,7 +36,7 @@ pub use crate::cortex::rule::{
 pub use adam::{Adam, AdamConfig, AdamMoments};
 pub use direct_feedback_alignment::DirectFeedbackAlignment;
 pub use feedback_alignment::FeedbackAlignment;
-pub use optimiser::{OptimiserConfig, Optimisers, PathwayOptimiser, TensorState};
+pub use optimiser::{OptimiserConfig, Optimisers, PathwayOptimiser, TensorState, UnusedParameters};
 pub use selection::{PlasticityConfig, RuleKind};
 pub use sgd::{Sgd, SgdConfig, SgdMomentum};
 pub use sign_symmetry::SignSymmetry;

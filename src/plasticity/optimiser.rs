@@ -14,6 +14,21 @@
 //! A flat `[optimiser]` table of Adam's keys (`lr`, `beta1`, `beta2`, `eps`), the older form,
 //! still sets Adam for both pathways.
 //!
+//! `unused_parameters` (beside either form) says what a step does with a parameter that took
+//! no part in the phase but has been stepped before (NREM's `E.dis`, REM's `E.latent`):
+//!
+//! ```text
+//! zero_gradient (default):  g = 0, stepped: m ← β1·m, v ← β2·v, t ← t + 1, p moves by its momentum
+//! skip:                     not stepped: p, m, v and t unchanged
+//! ```
+//!
+//! PAD equivalent: `zero_gradient` is the reference's `optimizer.zero_grad()` before each phase
+//! under PyTorch 1.x (the paper's runs), which fills existing gradients with zeros; `skip` is
+//! PyTorch 2's `zero_grad(set_to_none=True)`, which the first golden set follows. Either way a
+//! parameter that never had a gradient (E.dis in conditions without a discriminator) is not
+//! stepped, and a pathway that is not plastic in a phase is not stepped at all (the
+//! reference calls no `step()` for it).
+//!
 //! PAD equivalent: `optimizerE = optim.Adam(netE.parameters(), ...)` and `optimizerG = ...`.
 
 use super::{Adam, AdamConfig, AdamMoments, Optimiser, Sgd, SgdConfig, SgdMomentum};
@@ -67,26 +82,55 @@ impl OptimiserConfig {
     }
 }
 
-/// The optimiser of each pathway (`[optimiser.feedforward]`, `[optimiser.feedback]`).
+/// What an optimiser step does with a parameter that has no gradient in a phase but has been
+/// stepped before (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnusedParameters {
+    /// Stepped with a zero gradient (PyTorch 1.x's `zero_grad()`, the paper's runs).
+    #[default]
+    ZeroGradient,
+    /// Not stepped (PyTorch 2's `zero_grad(set_to_none=True)`).
+    Skip,
+}
+
+/// The optimiser of each pathway (`[optimiser.feedforward]`, `[optimiser.feedback]`) and what
+/// steps do with unused parameters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Optimisers {
     /// The feedforward pathway's (E, including the latent and discriminator heads).
     pub feedforward: OptimiserConfig,
     /// The feedback pathway's (G).
     pub feedback: OptimiserConfig,
+    /// Parameters without gradient in a phase: stepped with zeros or skipped.
+    pub unused_parameters: UnusedParameters,
 }
 
 impl From<AdamConfig> for Optimisers {
-    /// Adam with `config` for both pathways.
+    /// Adam with `config` for both pathways (unused parameters: the default).
     fn from(config: AdamConfig) -> Self {
         Optimisers {
             feedforward: OptimiserConfig::Adam(config),
             feedback: OptimiserConfig::Adam(config),
+            unused_parameters: UnusedParameters::default(),
         }
     }
 }
 
 impl Optimisers {
+    /// One line for records: `feedforward=<kind> feedback=<kind> unused_parameters=<policy>`.
+    pub fn summary(&self) -> String {
+        let unused = match self.unused_parameters {
+            UnusedParameters::ZeroGradient => "zero_gradient",
+            UnusedParameters::Skip => "skip",
+        };
+        format!(
+            "feedforward={} feedback={} unused_parameters={unused}",
+            self.feedforward.kind(),
+            self.feedback.kind()
+        )
+    }
+
     /// Checks both pathways' settings; the error names the table and key.
     pub fn validate(&self) -> Result<(), String> {
         for (pathway, config) in [
@@ -106,6 +150,15 @@ impl<'de> serde::Deserialize<'de> for Optimisers {
     /// the older flat table of Adam's keys for both.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut table = toml::Table::deserialize(deserializer)?;
+        let unused_parameters = match table.remove("unused_parameters") {
+            None => UnusedParameters::default(),
+            Some(value) => value.try_into().map_err(|e: toml::de::Error| {
+                D::Error::custom(format!(
+                    "optimiser.unused_parameters: {} (expected \"zero_gradient\" or \"skip\")",
+                    e.message()
+                ))
+            })?,
+        };
         let per_pathway = ["feedforward", "feedback"];
         if !per_pathway.iter().any(|k| table.contains_key(*k)) {
             let adam: AdamConfig = table.try_into().map_err(|e: toml::de::Error| {
@@ -114,7 +167,10 @@ impl<'de> serde::Deserialize<'de> for Optimisers {
                     e.message()
                 ))
             })?;
-            return Ok(adam.into());
+            return Ok(Optimisers {
+                unused_parameters,
+                ..adam.into()
+            });
         }
         let mut pathway = |name: &str| -> Result<OptimiserConfig, D::Error> {
             let Some(value) = table.remove(name) else {
@@ -135,6 +191,7 @@ impl<'de> serde::Deserialize<'de> for Optimisers {
         let optimisers = Optimisers {
             feedforward: pathway("feedforward")?,
             feedback: pathway("feedback")?,
+            unused_parameters,
         };
         if let Some(key) = table.keys().next() {
             return Err(D::Error::custom(format!(
@@ -186,6 +243,14 @@ impl PathwayOptimiser {
         match self {
             PathwayOptimiser::Adam(a) => OptimiserConfig::Adam(a.config),
             PathwayOptimiser::Sgd(s) => OptimiserConfig::Sgd(s.config),
+        }
+    }
+
+    /// Whether the parameter `name` has been stepped (has state here).
+    pub fn has_stepped(&self, name: &str) -> bool {
+        match self {
+            PathwayOptimiser::Adam(a) => a.state.contains_key(name),
+            PathwayOptimiser::Sgd(s) => s.state.contains_key(name),
         }
     }
 
@@ -312,6 +377,20 @@ mod tests {
         // What is written is read back the same.
         let text = toml::to_string(&both).unwrap();
         assert_eq!(parse(&text).unwrap(), both);
+        assert_eq!(both.unused_parameters, UnusedParameters::ZeroGradient);
+        let skip = parse("unused_parameters = \"skip\"\nlr = 1e-3").unwrap();
+        assert_eq!(
+            (skip.unused_parameters, skip.feedback),
+            (
+                UnusedParameters::Skip,
+                OptimiserConfig::Adam(AdamConfig {
+                    lr: 1e-3,
+                    ..AdamConfig::default()
+                })
+            )
+        );
+        let err = parse("unused_parameters = \"none\"").unwrap_err();
+        assert!(err.contains("unused_parameters"), "{err}");
     }
 
     #[test]

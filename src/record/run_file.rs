@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! /                          attrs: padsim_version, config, seed, dataset, condition, plasticity,
-//!                                   created
+//!                                   optimiser, created
 //! /losses/<state>/<term>     f64 [epochs], extendible; entry e = mean over epoch e (0-based)
 //! /images/epoch_NNNN/<name>  u8 [n, C, H, W]
 //! /eval/...                  written with the generic helpers (write_f64_at, append_row_f64, ...)
@@ -40,6 +40,8 @@ pub struct RunAttributes {
     pub condition: String,
     /// The plasticity rules, one line, e.g. `feedforward=feedback_alignment feedback=exact_backprop`.
     pub plasticity: String,
+    /// The optimisers, one line, e.g. `feedforward=adam feedback=adam unused_parameters=skip`.
+    pub optimiser: String,
     /// Creation time, as the caller formats it (RFC 3339 recommended).
     pub created: String,
 }
@@ -89,6 +91,7 @@ impl RunFile {
         run.write_string_attribute("dataset", &attributes.dataset)?;
         run.write_string_attribute("condition", &attributes.condition)?;
         run.write_string_attribute("plasticity", &attributes.plasticity)?;
+        run.write_string_attribute("optimiser", &attributes.optimiser)?;
         run.write_string_attribute("created", &attributes.created)?;
         run.flush()?;
         Ok(run)
