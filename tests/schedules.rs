@@ -323,3 +323,32 @@ fn same_bits_with_one_and_two_threads() {
     };
     assert_eq!(run(1), run(2));
 }
+
+#[test]
+fn forgetting_memories_each_epoch_changes_only_the_epochs_after_the_first() {
+    // The reference's quirk: its z_prev restarts with each epoch, so the first REM dream of an
+    // epoch is 0.5 z + 0.5 n again. Epoch 1 is the same either way; epoch 2 is not.
+    let root = tempfile::tempdir().unwrap();
+    let run = |forget: bool| {
+        let text = format!(
+            "dataset = \"synthetic\"\nepochs = 2\nbatch_size = 8\nmax_cycles_per_epoch = 2\nthreads = 1\n\
+             run_name = \"forget_{forget}\"\n[model]\nnf = 4\nnz = 8\n\
+             [data.synthetic]\ntrain_size = 32\ntest_size = 8\n[record]\nimages_every = 0\n\
+             [hippocampus]\nforget_each_epoch = {forget}\n"
+        );
+        let mut config = padsim::experiment::Config::from_toml(&text).unwrap();
+        config.out_dir = root.path().to_path_buf();
+        let options = padsim::experiment::TrainOptions {
+            resume: false,
+            progress: false,
+        };
+        let dir = padsim::experiment::train(&config, options).unwrap().run_dir;
+        let file = padsim::record::RunFile::open_read(dir.join("run.h5")).unwrap();
+        let losses = file.read_losses("rem", "internal").unwrap();
+        let checkpoint = padsim::record::Checkpoint::read(dir.join("checkpoint.h5")).unwrap();
+        (losses, checkpoint.parameters)
+    };
+    let ((kept, kept_params), (forgotten, forgotten_params)) = (run(false), run(true));
+    assert_eq!(kept[0], forgotten[0], "epoch 1 is the same");
+    assert_ne!(kept_params, forgotten_params, "epoch 2 dreamt differently");
+}

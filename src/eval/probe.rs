@@ -307,6 +307,29 @@ mod tests {
     }
 
     #[test]
+    fn drop_last_skips_the_partial_batch() {
+        // Four samples and batches of 64: the only batch is partial, so with drop_last no step
+        // is taken; without it one is.
+        let x = Array2::from_shape_fn((4, 3), |(i, j)| (i * 3 + j) as f32 / 10.0);
+        let labels = [0, 1, 0, 1];
+        let config = |drop_last| ProbeConfig {
+            epochs: 2,
+            seed: 5,
+            drop_last,
+            ..ProbeConfig::default()
+        };
+        let initial = LinearClassifier::pytorch_default(2, 3, 5);
+        assert_eq!(
+            train_sgd_probe(x.view(), &labels, 2, &config(true)),
+            initial
+        );
+        assert_ne!(
+            train_sgd_probe(x.view(), &labels, 2, &config(false)),
+            initial
+        );
+    }
+
+    #[test]
     fn zero_epochs_return_the_initial_synapses() {
         let x = Array2::<f32>::ones((4, 3));
         let config = ProbeConfig {
