@@ -412,7 +412,7 @@ impl DatasetKind {
             Self::Cifar10 => Some("cifar-10-batches-bin"),
             Self::Svhn => Some("svhn"),
             Self::Mnist => Some("mnist"),
-            Self::FashionMnist => Some("fashion-mnist"),
+            Self::FashionMnist => Some("fashion_mnist"),
             Self::Synthetic => None,
         }
     }

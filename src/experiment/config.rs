@@ -316,13 +316,10 @@ impl Config {
         if self.dataset == DatasetKind::Synthetic {
             return Ok(PathBuf::new());
         }
-        let folder = match self.dataset {
-            DatasetKind::Cifar10 => "cifar-10-batches-bin",
-            DatasetKind::Svhn => "svhn",
-            DatasetKind::Mnist => "mnist",
-            DatasetKind::FashionMnist => "fashion_mnist",
-            DatasetKind::Synthetic => unreachable!(),
-        };
+        let folder = self
+            .dataset
+            .conventional_dir()
+            .expect("every data set but the synthetic one has a folder");
         match std::env::var_os(DATA_ENV) {
             Some(root) => Ok(PathBuf::from(root).join(folder)),
             None => Err(ConfigError::Invalid(format!(
