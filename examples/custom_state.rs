@@ -55,12 +55,7 @@ impl BrainState for QuietWake {
     /// E learns, G is frozen, the discriminator neurons are not trained (a `[conductor.quiet_wake]`
     /// table overrides it).
     fn neuromodulation(&self) -> Neuromodulation {
-        Neuromodulation {
-            feedforward_plastic: true,
-            feedback_plastic: false,
-            feedback_sign: 1.0,
-            discriminator: None,
-        }
+        Neuromodulation::FEEDFORWARD_ONLY
     }
 
     fn run(&self, brain: &mut Brain, _x: &Activity, nm: &Neuromodulation) -> Losses {

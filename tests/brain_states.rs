@@ -34,12 +34,7 @@ impl BrainState for Rehearsal {
     }
 
     fn neuromodulation(&self) -> Neuromodulation {
-        Neuromodulation {
-            feedforward_plastic: true,
-            feedback_plastic: false,
-            feedback_sign: 1.0,
-            discriminator: None,
-        }
+        Neuromodulation::FEEDFORWARD_ONLY
     }
 
     fn run(&self, brain: &mut Brain, _x: &Activity, nm: &Neuromodulation) -> Losses {

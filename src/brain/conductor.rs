@@ -32,6 +32,17 @@ pub struct Neuromodulation {
     pub discriminator: Option<Reality>,
 }
 
+impl Neuromodulation {
+    /// The feedforward pathway plastic, the feedback pathway frozen, the discriminator not
+    /// trained: NREM's and contrastive dreaming's setting, and a common one for new states.
+    pub const FEEDFORWARD_ONLY: Neuromodulation = Neuromodulation {
+        feedforward_plastic: true,
+        feedback_plastic: false,
+        feedback_sign: 1.0,
+        discriminator: None,
+    };
+}
+
 /// The per-state table, keyed by state name (`[conductor.<state>]` in TOML). A state without
 /// an entry runs with its own [`BrainState::neuromodulation`]; the default table holds PAD's
 /// three states.

@@ -156,7 +156,7 @@ impl BrainState for Contrastive {
 
     /// As NREM: the feedforward pathway plastic, the feedback pathway frozen.
     fn neuromodulation(&self) -> Neuromodulation {
-        super::Nrem::default().neuromodulation()
+        Neuromodulation::FEEDFORWARD_ONLY
     }
 
     fn run(&self, brain: &mut Brain, _x: &Activity, nm: &Neuromodulation) -> Losses {

@@ -137,12 +137,7 @@ impl BrainState for Nrem {
 
     /// The feedforward pathway plastic, the feedback pathway frozen, no discriminator.
     fn neuromodulation(&self) -> Neuromodulation {
-        Neuromodulation {
-            feedforward_plastic: true,
-            feedback_plastic: false,
-            feedback_sign: 1.0,
-            discriminator: None,
-        }
+        Neuromodulation::FEEDFORWARD_ONLY
     }
 
     fn run(&self, brain: &mut Brain, _x: &Activity, modulation: &Neuromodulation) -> Losses {
