@@ -7,6 +7,7 @@
 //! PAD equivalent: the encoder's `dis` head, `torch.sigmoid(self.dis(h)).flatten()`, with
 //! `BCE(d, 1)` in Wake and `BCE(d, 0)` in REM.
 
+use super::rule::ErrorContext;
 use super::{Activity, CorticalArea};
 use ndarray::{Array1, ArrayView1};
 
@@ -43,11 +44,17 @@ impl Discriminator {
         self.area.forward(v4).to_latent().column(0).to_owned()
     }
 
-    /// Backward from `∂L/∂d`; returns the error at V4.
-    pub fn backward(&mut self, grad_d: ArrayView1<f32>) -> Activity {
+    /// Backward from `∂L/∂d`; returns the error at V4 if `want_input_grad`. `keep_delta`
+    /// keeps δ_d for the pathway's output error (see [`CorticalArea::backward_with`]).
+    pub fn backward(
+        &mut self,
+        grad_d: ArrayView1<f32>,
+        want_input_grad: bool,
+        keep_delta: bool,
+    ) -> Option<Activity> {
         let grad = Activity::from_latent(grad_d.insert_axis(ndarray::Axis(1)));
+        let none = ErrorContext::default();
         self.area
-            .backward(grad, true)
-            .expect("input gradient requested")
+            .backward_with(Some(grad), want_input_grad, &none, keep_delta)
     }
 }

@@ -13,7 +13,7 @@ use super::{
     Activity, Architecture, Connectivity, CorticalArea, Discriminator, Parameter, Pathway,
 };
 use crate::kernels::{Activation, ConvGeometry};
-use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2};
 use ndarray_rand::rand::Rng;
 
 /// Encoder: trunk, latent head (IT) and discriminator neurons.
@@ -107,28 +107,30 @@ impl FeedforwardPathway {
         grad_d: Option<ArrayView1<f32>>,
         want_input_grad: bool,
     ) -> Option<Activity> {
+        if grad_z.is_none() && grad_d.is_none() {
+            return None;
+        }
         let wanted = self.trunk.areas.iter().any(|a| a.rule.wants_output_error());
+        // The heads send their error to V4 only if V4's rule takes it (DFA builds its own).
+        let send_down = self
+            .trunk
+            .areas
+            .last()
+            .is_none_or(|a| a.rule.needs_error_from_above());
         let none = ErrorContext::default();
-        let from_z = grad_z.map(|g| {
+        let from_z = grad_z.and_then(|g| {
             let grad = Activity::from_latent(g);
             self.latent
-                .backward_with(Some(grad), true, &none, wanted)
-                .expect("requested")
+                .backward_with(Some(grad), send_down, &none, wanted)
         });
-        let from_d = grad_d.map(|g| {
-            let grad = Activity::from_latent(g.insert_axis(Axis(1)));
-            let area = &mut self.discriminator.area;
-            area.backward_with(Some(grad), true, &none, wanted)
-                .expect("requested")
-        });
+        let from_d = grad_d.and_then(|g| self.discriminator.backward(g, send_down, wanted));
         let output_error = wanted.then(|| self.output_error(grad_z.is_some(), grad_d.is_some()));
         let grad_v4 = match (from_z, from_d) {
             (Some(mut a), Some(b)) => {
                 a.add_assign(&b);
-                a
+                Some(a)
             }
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => return None,
+            (a, b) => a.or(b),
         };
         self.trunk
             .backward_with(grad_v4, want_input_grad, output_error.as_ref())

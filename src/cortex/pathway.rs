@@ -45,19 +45,20 @@ impl Pathway {
     /// Sends `grad_output` back from the last area to the first; returns ∂L/∂input if
     /// `want_input_grad`.
     pub fn backward(&mut self, grad_output: Activity, want_input_grad: bool) -> Option<Activity> {
-        self.backward_with(grad_output, want_input_grad, None)
+        self.backward_with(Some(grad_output), want_input_grad, None)
     }
 
     /// [`Pathway::backward`] with the pathway's output error given by the caller (`[N, E]`),
-    /// for rules that ask for it; `None`: the last area's δ.
+    /// for rules that ask for it (`None`: the last area's δ). `grad_output` is absent when the
+    /// last area's rule builds its error without it.
     pub fn backward_with(
         &mut self,
-        grad_output: Activity,
+        grad_output: Option<Activity>,
         want_input_grad: bool,
         output_error: Option<&Array2<f32>>,
     ) -> Option<Activity> {
         let wanted = self.areas.iter().any(|a| a.rule.wants_output_error());
-        let mut grad = Some(grad_output);
+        let mut grad = grad_output;
         let mut own_error = None;
         for i in (0..self.areas.len()).rev() {
             let last = i + 1 == self.areas.len();
