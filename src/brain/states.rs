@@ -19,10 +19,10 @@
 //! (`train_PAD`), with `loss.backward()` and `optimizerE/G.step()` per phase.
 
 use super::{Brain, BrainState, Losses, MemoryMix, Neuromodulation};
-use crate::cortex::{Activity, Modulation, Reality};
+use crate::cortex::{Activity, Modulation, Parameter, Reality};
 use crate::data::occlusion;
 use crate::kernels::loss;
-use crate::plasticity::{Optimiser, UnusedParameters};
+use crate::plasticity::{Optimiser, PathwayOptimiser, UnusedParameters};
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, Zip};
 
 /// Wake: perceive, reconstruct, store.
@@ -419,27 +419,43 @@ impl Brain {
     pub fn apply_plasticity(&mut self, nm: &Neuromodulation) {
         let zero_fill = self.unused_parameters == UnusedParameters::ZeroGradient;
         let mut feedforward = self.cortex.feedforward.parameters_mut();
-        for p in feedforward.iter_mut() {
-            if !nm.feedforward_plastic {
-                p.clear_grad();
-            } else if zero_fill
-                && p.grad.is_none()
-                && self.feedforward_optimiser.has_stepped(&p.name)
-            {
-                p.grad = Some(ArrayD::zeros(p.value.raw_dim()));
-            }
-        }
+        ready_gradients(
+            &mut feedforward,
+            nm.feedforward_plastic,
+            1.0,
+            &self.feedforward_optimiser,
+            zero_fill,
+        );
         let mut feedback = self.cortex.feedback.parameters_mut();
-        for p in feedback.iter_mut() {
-            if !nm.feedback_plastic {
-                p.clear_grad();
-            } else if p.grad.is_some() {
-                p.scale_grad(nm.feedback_sign);
-            } else if zero_fill && self.feedback_optimiser.has_stepped(&p.name) {
-                p.grad = Some(ArrayD::zeros(p.value.raw_dim()));
-            }
-        }
+        ready_gradients(
+            &mut feedback,
+            nm.feedback_plastic,
+            nm.feedback_sign,
+            &self.feedback_optimiser,
+            zero_fill,
+        );
         self.feedback_optimiser.step(&mut feedback);
         self.feedforward_optimiser.step(&mut feedforward);
+    }
+}
+
+/// One pathway's gradients as its optimiser should see them: none if the pathway is frozen;
+/// else multiplied by the conductor's `sign`, and, with `zero_fill`, zeros for a tensor
+/// without gradient that `optimiser` has stepped before.
+fn ready_gradients(
+    params: &mut [&mut Parameter],
+    plastic: bool,
+    sign: f32,
+    optimiser: &PathwayOptimiser,
+    zero_fill: bool,
+) {
+    for p in params.iter_mut() {
+        if !plastic {
+            p.clear_grad();
+        } else if p.grad.is_some() {
+            p.scale_grad(sign);
+        } else if zero_fill && optimiser.has_stepped(&p.name) {
+            p.grad = Some(ArrayD::zeros(p.value.raw_dim()));
+        }
     }
 }
