@@ -14,8 +14,8 @@ PAD cycle with W = N = R = 1, eps = 0:
         d_r = E(GradReverse(G(zmix))); loss = BCE(d_r, 0); backward; step E and G.
 
 Inputs are random (x ~ U(-1, 1), n ~ N(0, I), one occlusion mask per cycle, tile t ~ U{1..8}
-pixels, p ~ U(0, 1) as in DESIGN.md), drawn before timing from a small pool, so only the model
-and the optimisers are timed. Plain eager PyTorch ops, no torch.compile.
+pixels, p ~ U(0, 1) as in docs/model.md#occlusion), drawn before timing from a small pool, so
+only the model and the optimisers are timed. Plain eager PyTorch ops, no torch.compile.
 
 Run (from /work/main):
     /tmp/torchenv/bin/python benches/pytorch_cycle.py --threads 2 --batch 64
@@ -109,7 +109,7 @@ def build(nf=NF, nz=NZ, seed=0, channels_last=False):
 
 
 def occlusion_mask(size=32):
-    """DESIGN.md occlusion: t x t pixel tiles (t ~ U{1..8}), each zeroed w.p. p ~ U(0, 1)."""
+    """docs/model.md#occlusion: t x t pixel tiles (t ~ U{1..8}), each zeroed w.p. p ~ U(0, 1)."""
     t, p = int(torch.randint(1, 9, ()).item()), torch.rand(()).item()
     n = -(-size // t)
     keep = (torch.rand(n, n) >= p).float()

@@ -87,7 +87,7 @@ pub struct Config {
     pub eval: EvalConfig,
 }
 
-/// Evaluation settings (DESIGN.md §1, Evaluation). Random draws (probe initialisation and
+/// Evaluation settings (docs/model.md#evaluation). Random draws (probe initialisation and
 /// order, occlusion masks, pairs) follow the run's seed; the `seed` fields of the nested
 /// tables are replaced by it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -5,8 +5,8 @@
 //! checkpoint (`trained.pth`, rewritten by `torch.save` each epoch) and draws them with
 //! `save_fig_losses`; it saves reconstructions and REM dreams with
 //! `torchvision.utils.save_image(unorm(x), nrow=8)`. Here losses and samples go to one HDF5 file
-//! per run that h5py can read (layout in DESIGN.md section 3), and checkpoints are separate files
-//! replaced atomically, so a run killed mid-write resumes from the last complete epoch.
+//! per run that h5py can read (layout in docs/model.md#run-file), and checkpoints are separate
+//! files replaced atomically, so a run killed mid-write resumes from the last complete epoch.
 //!
 //! - [`RunFile`]: `/losses/<state>/<term>`, `/images/epoch_NNNN/<name>`, and generic extendible
 //!   datasets for evaluation results;

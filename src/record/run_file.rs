@@ -1,5 +1,5 @@
 //! One HDF5 file per training run: per-epoch losses, image samples and evaluation results, laid
-//! out as in DESIGN.md section 3 so that h5py (or any HDF5 reader) opens it directly.
+//! out as in docs/model.md#run-file so that h5py (or any HDF5 reader) opens it directly.
 //!
 //! PAD equivalent: the reference's `d_losses`, `g_losses`, `r_losses_real`, `r_losses_fake` and
 //! `kl_losses` lists (one mean per epoch, plotted by `save_fig_losses`) and its per-epoch
