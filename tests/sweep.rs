@@ -625,3 +625,190 @@ fn a_run_trained_without_evaluation_is_evaluated_and_reports_explain_what_is_mis
         text(&nothing.stderr)
     );
 }
+
+// --- A real SLURM cluster ---------------------------------------------------------------------
+//
+// These tests submit the sweep's script with `sbatch` to the cluster this machine runs, so they
+// are ignored by a plain `cargo test` (which says so) and run where one is up:
+//
+//     .ci/slurm-cluster && cargo test --test sweep -- --ignored --test-threads=1
+//
+// Asked to run without a cluster, they fail and say why; they never pass without SLURM.
+
+/// Fails, naming what is missing, unless a SLURM controller answers with a usable node.
+fn require_slurm_cluster() {
+    let sinfo = Command::new("sinfo")
+        .args(["--noheader", "--format=%T"])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("no SLURM here: sinfo cannot run ({e}); .ci/slurm-cluster starts a one-node cluster")
+        });
+    let states = text(&sinfo.stdout);
+    assert!(
+        sinfo.status.success()
+            && states
+                .lines()
+                .any(|s| ["idle", "mixed", "allocated"].contains(&s.trim_end_matches('*'))),
+        "SLURM has no usable node (sinfo: {}; {}); .ci/slurm-cluster starts a one-node cluster",
+        states.trim(),
+        text(&sinfo.stderr).trim()
+    );
+}
+
+/// `sbatch --wait [OPTIONS] SCRIPT`: the job's exit status and its id.
+fn sbatch_and_wait(script: &Path, options: &[&str]) -> (std::process::ExitStatus, String) {
+    let output = Command::new("sbatch")
+        .args(["--wait", "--parsable"])
+        .args(options)
+        .arg(script)
+        .stdin(Stdio::null())
+        .output()
+        .expect("sbatch runs");
+    let stdout = text(&output.stdout);
+    let job = stdout.lines().next().unwrap_or_default().trim().to_string();
+    assert!(
+        job.chars().all(|c| c.is_ascii_digit()) && !job.is_empty(),
+        "sbatch did not submit ({}):\n{stdout}\n{}",
+        output.status,
+        text(&output.stderr)
+    );
+    (output.status, job)
+}
+
+/// What array task `index` of `job` printed.
+fn slurm_log(sweep_dir: &Path, job: &str, index: usize) -> String {
+    let path = sweep_dir.join(format!("logs/slurm_{job}_{index}.out"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Writes the spec and its SLURM script; returns the script's path.
+fn slurm_sweep(dir: &Path, name: &str, spec_text: &str) -> PathBuf {
+    std::fs::write(dir.join(format!("{name}.toml")), spec_text).unwrap();
+    assert_success(
+        &padsim(dir, &["sweep", &format!("{name}.toml"), "--slurm"]),
+        "--slurm",
+    );
+    dir.join(format!("runs/{name}/sweep.slurm"))
+}
+
+#[test]
+#[ignore = "needs a SLURM cluster: .ci/slurm-cluster, then cargo test --test sweep -- --ignored"]
+fn a_real_slurm_cluster_runs_every_task_of_the_array_and_a_second_submission_skips_them_all() {
+    require_slurm_cluster();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let script = slurm_sweep(
+        dir,
+        "cluster",
+        &spec("cluster", r#"["no_nrem", "wake_only"]"#, "[4, 5]", 1, 2)
+            .replace("cpus_per_task = 3", "cpus_per_task = 1"),
+    );
+    let sweep_dir = dir.join("runs/cluster");
+    let names = [
+        "synthetic_no_nrem_seed4",
+        "synthetic_wake_only_seed4",
+        "synthetic_no_nrem_seed5",
+        "synthetic_wake_only_seed5",
+    ];
+
+    let (status, job) = sbatch_and_wait(&script, &[]);
+    let logs: Vec<String> = (0..4).map(|i| slurm_log(&sweep_dir, &job, i)).collect();
+    assert!(status.success(), "job {job}: {status}\n{}", logs.join("\n"));
+    for (index, log) in logs.iter().enumerate() {
+        assert!(
+            log.contains(&format!("{}: started", names[index])) && log.contains(": finished"),
+            "task {index}:\n{log}"
+        );
+    }
+    for name in names {
+        assert_complete(&sweep_dir.join(name), 1);
+    }
+
+    let before: Vec<_> = names.iter().map(|n| snapshot(&sweep_dir.join(n))).collect();
+    let (status, job) = sbatch_and_wait(&script, &[]);
+    assert!(status.success(), "second submission, job {job}: {status}");
+    for index in 0..4 {
+        let log = slurm_log(&sweep_dir, &job, index);
+        assert!(log.contains(": skipped (complete)"), "task {index}:\n{log}");
+    }
+    for (name, before) in names.iter().zip(&before) {
+        assert_unchanged(before, &snapshot(&sweep_dir.join(name)));
+    }
+
+    // Every run is reported.
+    assert_success(&padsim(dir, &["report", "runs/cluster"]), "report");
+    let runs = read_csv(&sweep_dir.join("report/runs.csv"));
+    assert_eq!(runs.len(), 4, "{runs:?}");
+}
+
+#[test]
+#[ignore = "needs a SLURM cluster: .ci/slurm-cluster, then cargo test --test sweep -- --ignored"]
+fn a_task_stopped_by_its_slurm_time_limit_checkpoints_and_resubmissions_finish_it_bit_for_bit() {
+    require_slurm_cluster();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    // A one-minute limit whose signal comes 50 s before it: SLURM sends it on its timer, 10 to
+    // 40 s into the task. The run takes longer than that uninterrupted.
+    let text_of_spec = spec(
+        "limit",
+        r#"["full_pad"]"#,
+        "[3]",
+        LIMIT_EPOCHS,
+        LIMIT_CYCLES,
+    )
+    .replace("batch_size = 16", "batch_size = 64")
+    .replace("nf = 8", "nf = 64")
+    .replace("train_size = 960", "train_size = 3200")
+    .replace("every = 1", &format!("every = {LIMIT_EPOCHS}"))
+    .replace("cpus_per_task = 3", "cpus_per_task = 1")
+    .replace(
+        "time = \"00:30:00\"",
+        "time = \"00:01:00\"\nsignal_seconds = 50",
+    );
+    let script = slurm_sweep(dir, "limit", &text_of_spec);
+    assert!(std::fs::read_to_string(&script)
+        .unwrap()
+        .contains("#SBATCH --signal=B:INT@50\n"));
+    let sweep_dir = dir.join("runs/limit");
+    let run_dir = sweep_dir.join("synthetic_full_pad_seed3");
+
+    // The same run, uninterrupted, in this process while the cluster works.
+    let mut reference = SweepSpec::from_toml(&text_of_spec).unwrap().tasks()[0]
+        .config
+        .clone();
+    reference.out_dir = dir.join("reference");
+    let reference_dir = reference.run_dir();
+    let uninterrupted = std::thread::spawn(move || {
+        let start = Instant::now();
+        experiment::train(&reference, TrainOptions::default()).unwrap();
+        start.elapsed()
+    });
+
+    let (status, job) = sbatch_and_wait(&script, &[]);
+    let log = slurm_log(&sweep_dir, &job, 0);
+    assert!(!status.success(), "the task was not stopped:\n{log}");
+    assert!(log.contains(": interrupted after"), "{log}");
+    let progress = Checkpoint::read_header(run_dir.join("checkpoint.h5"))
+        .map(|h| (h.epoch, h.batch))
+        .unwrap_or_else(|e| panic!("no checkpoint after the time limit: {e}\n{log}"));
+    assert!(progress < (LIMIT_EPOCHS as u64, 0), "{progress:?}");
+
+    // The same script submitted again, with a longer limit as one would after a time-out
+    // (`sbatch --time` overrides the script's), resumes the run and finishes it.
+    let (status, job) = sbatch_and_wait(&script, &["--time=00:15:00"]);
+    let log = slurm_log(&sweep_dir, &job, 0);
+    assert!(status.success(), "job {job}: {status}\n{log}");
+    assert!(
+        log.contains(": resumed ") && log.contains(": finished"),
+        "{log}"
+    );
+    assert_complete(&run_dir, LIMIT_EPOCHS as u64);
+    let took = uninterrupted.join().unwrap();
+    eprintln!("uninterrupted run: {took:?}; the first submission stopped at {progress:?}");
+    assert_same_run(&reference_dir, &run_dir);
+}
+
+/// The time-limit test's run: long enough that SLURM's signal finds it training (90 cycles of
+/// batch 64 at nf = 64: about 90 s on one thread of a 2-core Xeon in the test profile).
+const LIMIT_EPOCHS: usize = 3;
+const LIMIT_CYCLES: usize = 30;

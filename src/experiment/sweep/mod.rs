@@ -143,6 +143,10 @@ pub struct SlurmSettings {
     pub sbatch_options: Vec<String>,
     /// Shell lines run before padsim in each task (e.g. `"module load hdf5"`).
     pub setup_commands: Vec<String>,
+    /// Seconds before the time limit at which SLURM asks a task to checkpoint and stop
+    /// (`--signal=B:INT@N`). SLURM sends it on its own timer, up to a minute early or late; an
+    /// evaluation in progress delays the checkpoint by its length.
+    pub signal_seconds: u32,
 }
 
 impl Default for SlurmSettings {
@@ -155,6 +159,7 @@ impl Default for SlurmSettings {
             max_concurrent: None,
             sbatch_options: Vec::new(),
             setup_commands: Vec::new(),
+            signal_seconds: 600,
         }
     }
 }

@@ -3,16 +3,12 @@
 //! `$SLURM_CPUS_PER_TASK` threads, or resumes it, or skips it when complete. Submitting the same
 //! script again after time-outs or failures finishes what is left.
 //!
-//! Ahead of the time limit SLURM sends SIGINT to the task (`--signal=B:INT@600`); the script
-//! `exec`s padsim, so the sweep receives it and passes it on to the training run, which saves a
-//! checkpoint after its current cycle.
+//! Ahead of the time limit SLURM sends SIGINT to the task (`--signal=B:INT@N`, N =
+//! `[slurm] signal_seconds`, 600 by default); the script `exec`s padsim, so the sweep receives
+//! it and passes it on to the training run, which saves a checkpoint after its current cycle.
 
 use super::{SlurmSettings, SweepSpec};
 use std::path::{Path, PathBuf};
-
-/// Seconds before the time limit at which SLURM asks a task to checkpoint and stop (SLURM may
-/// send it up to a minute late; an evaluation in progress delays the checkpoint by its length).
-const SIGNAL_MARGIN_SECONDS: u32 = 600;
 
 /// Where things are, for the script.
 #[derive(Clone, Debug)]
@@ -56,6 +52,12 @@ pub(super) fn check_settings(slurm: &SlurmSettings) -> Result<(), String> {
             &|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ','),
             "gpu",
         )?;
+    }
+    if slurm.signal_seconds > 65535 {
+        return Err(format!(
+            "[slurm] signal_seconds = {} is more than SLURM's --signal accepts (65535)",
+            slurm.signal_seconds
+        ));
     }
     for option in &slurm.sbatch_options {
         if !option.starts_with('-') || option.contains(['\n', '\r']) {
@@ -137,7 +139,7 @@ pub fn slurm_script(spec: &SweepSpec, invocation: &SlurmInvocation) -> Result<St
         lines.push(format!("#SBATCH --partition={partition}"));
     }
     lines.push(format!("#SBATCH --output={log_pattern}"));
-    lines.push(format!("#SBATCH --signal=B:INT@{SIGNAL_MARGIN_SECONDS}"));
+    lines.push(format!("#SBATCH --signal=B:INT@{}", slurm.signal_seconds));
     for option in &slurm.sbatch_options {
         lines.push(format!("#SBATCH {option}"));
     }
