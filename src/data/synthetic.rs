@@ -20,16 +20,21 @@
 //! | 8     | `checkerboard`       | square patch of a checkerboard                            |
 //! | 9     | `blob`               | soft-edged sum of three Gaussian bumps                    |
 //!
-//! Position (centre within the middle 14 × 14 pixels), size (radius 5–10 px), colour of shape
-//! and background (at least 0.35 apart in RGB), a linear background gradient, stripe period,
-//! phase and checker size are random; pixel noise (σ = 0.05) is added last. Shapes are
+//! Position (centre within the middle 14 × 14 pixels), size (radius 5–10 px), the grey levels of
+//! shape (0.7–1) and background (0–0.3) with a tint of up to ±0.1 per channel, a linear
+//! background gradient, stripe period, phase and checker size are random; pixel noise
+//! (σ = 0.05) is added last. The shape is always brighter than its background: colour is a
+//! small nuisance, and position and size are the large ones. Shapes are
 //! anti-aliased: coverage is `clamp(0.5 − d, 0, 1)` for the signed distance `d` (pixels) of a
 //! pixel centre to the outline.
 //!
-//! How hard it is (5,000 training and 1,000 test images, seed 1, checked with NumPy): softmax
-//! regression on the raw pixels reaches about 13% test accuracy (chance: 10%), because colours
-//! and positions vary more than shapes do; on the rectified responses of 64 random zero-mean
-//! 5 × 5 filters, average-pooled 4 × 4, it reaches about 55%. Features decide, pixels do not.
+//! What it shows (the defaults: 5,000 training and 1,000 test images, seed 0, padsim's default
+//! PAD network): the untrained encoder's latents already separate the classes somewhat (converged
+//! linear probe 45.4% on the test set, chance 10%), since random convolutions respond to shapes;
+//! two epochs of full PAD (156 cycles, about a minute on 2 cores) raise that to 57.8%, while
+//! without REM it falls to 41.4%: the paper's Fig 4 contrast, in a minute instead of hours.
+//! An earlier version drew shape and background in unrelated random colours; there colour
+//! swamped shape (the same probes: 13% untrained, 14% after three epochs).
 //!
 //! Determinism: image `i` of a split is drawn from its own ChaCha8 stream, keyed by the seed,
 //! with stream number `split_tag · 2^48 + i`, so the images do not depend on how many threads
@@ -90,7 +95,7 @@ pub enum SplitTag {
 
 const IMAGE_LEN: usize = 3 * IMAGE_SIDE * IMAGE_SIDE;
 const NOISE_SD: f64 = 0.05;
-const MIN_COLOUR_DISTANCE: f64 = 0.35;
+const TINT: f64 = 0.1;
 
 /// Generates both splits.
 pub fn generate(config: &SyntheticConfig) -> Split {
@@ -141,8 +146,7 @@ fn render(seed: u64, split: SplitTag, index: usize, dst: &mut [u8]) {
     let mut rng = image_rng(seed, split, index);
     let shape = Shape::draw(label_of(index), &mut rng);
 
-    let background = random_colour(&mut rng);
-    let foreground = contrasting_colour(&background, &mut rng);
+    let (foreground, background) = shape_and_background_colours(&mut rng);
     // Background brightness changes linearly across the image by up to ±0.15.
     let gradient_angle = rng.random::<f64>() * 2.0 * PI;
     let gradient_strength = rng.random::<f64>() * 0.3 / IMAGE_SIDE as f64;
@@ -167,27 +171,16 @@ fn render(seed: u64, split: SplitTag, index: usize, dst: &mut [u8]) {
     }
 }
 
-fn random_colour(rng: &mut impl Rng) -> [f64; 3] {
-    [rng.random(), rng.random(), rng.random()]
-}
-
-/// A colour at least [`MIN_COLOUR_DISTANCE`] from `other`, so every shape is visible.
-fn contrasting_colour(other: &[f64; 3], rng: &mut impl Rng) -> [f64; 3] {
-    for _ in 0..64 {
-        let c = random_colour(rng);
-        let distance = c
-            .iter()
-            .zip(other)
-            .map(|(a, b)| (a - b).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        if distance >= MIN_COLOUR_DISTANCE {
-            return c;
-        }
-    }
-    // Rarely reached (most tries succeed). Each channel at the far end of [0, 1] from
-    // `other` is at least 0.5 away, so this colour is at least sqrt(3)/2 away.
-    other.map(|v| if v < 0.5 { 1.0 } else { 0.0 })
+/// A shape colour and a background colour: a bright grey level (0.7–1) and a dark one (0–0.3),
+/// each channel tinted by up to ±[`TINT`]. The shape is always the brighter, so contrast, not
+/// colour, carries it.
+fn shape_and_background_colours(rng: &mut impl Rng) -> ([f64; 3], [f64; 3]) {
+    let background = rng.random_range(0.0..0.3);
+    let shape = rng.random_range(0.7..1.0);
+    let mut tinted =
+        |grey: f64| -> [f64; 3] { std::array::from_fn(|_| grey + rng.random_range(-TINT..TINT)) };
+    let background = tinted(background);
+    (tinted(shape), background)
 }
 
 /// One drawn shape: its class and random parameters, in pixels.
@@ -378,6 +371,21 @@ mod tests {
                     (12..700).contains(&covered),
                     "class {class}: {covered} covered pixels"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn the_shape_is_brighter_than_its_background_in_every_channel() {
+        let mut rng = image_rng(3, SplitTag::Test, 0);
+        for _ in 0..1000 {
+            let (shape, background) = shape_and_background_colours(&mut rng);
+            for ch in 0..3 {
+                assert!(
+                    shape[ch] - background[ch] > 0.2,
+                    "{shape:?} on {background:?}"
+                );
+                assert!((0.0..=1.1).contains(&shape[ch]) && (-0.1..=0.4).contains(&background[ch]));
             }
         }
     }
