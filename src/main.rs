@@ -86,6 +86,9 @@ struct SweepArgs {
     /// (repeatable; default: the spec's data_dirs, else $PADSIM_DATA).
     #[arg(long, value_name = "[DATASET=]DIR")]
     data_dir: Vec<String>,
+    /// Once every run is complete, summarise the sweep as `padsim report <sweep folder>` does.
+    #[arg(long, conflicts_with_all = ["task", "slurm", "list"])]
+    report: bool,
 }
 
 #[derive(clap::Args)]
@@ -224,10 +227,12 @@ fn train(args: TrainArgs) -> Result<(), String> {
     for (state, term, value) in &summary.last_epoch_losses {
         println!("  {state}/{term}: {value:.6}");
     }
-    println!(
-        "results: {}",
-        summary.run_dir.join(experiment::runner::RUN_FILE).display()
-    );
+    let run_file = summary.run_dir.join(experiment::runner::RUN_FILE);
+    if let Some(learned) = experiment::report::learning_summary(&run_file)? {
+        println!("\nwhat the feedforward pathway learned:\n{learned}");
+        println!("figures: {}", summary.run_dir.join("figures").display());
+    }
+    println!("results: {}", run_file.display());
     Ok(())
 }
 
@@ -345,7 +350,7 @@ fn sweep(args: SweepArgs) -> Result<(), String> {
     }
     let padsim =
         std::env::current_exe().map_err(|e| format!("cannot find the padsim executable: {e}"))?;
-    experiment::sweep::execute(&SweepCommand {
+    let sweep_dir = experiment::sweep::execute(&SweepCommand {
         spec: args.spec,
         mode,
         overrides: SpecOverrides {
@@ -355,7 +360,16 @@ fn sweep(args: SweepArgs) -> Result<(), String> {
         parallel: args.parallel,
         threads: args.threads,
         padsim,
-    })
+    })?;
+    if args.report {
+        println!();
+        report(ReportArgs {
+            dir: sweep_dir,
+            out: None,
+            epoch: None,
+        })?;
+    }
+    Ok(())
 }
 
 fn report(args: ReportArgs) -> Result<(), String> {
@@ -370,6 +384,7 @@ fn report(args: ReportArgs) -> Result<(), String> {
     }
     let written = experiment::report::write(&report, &out).map_err(|e| e.to_string())?;
     let runs: usize = report.groups.iter().map(|g| g.runs.len()).sum();
+    println!("{}", report.text_summary());
     println!(
         "{runs} runs in {} groups; wrote {} files to {}:",
         report.groups.len(),

@@ -597,6 +597,7 @@ fn a_run_trained_without_evaluation_is_evaluated_and_reports_explain_what_is_mis
         .clone();
     config.out_dir = dir.join(&config.out_dir);
     config.eval.every = 0;
+    config.eval.before_and_after = false;
     experiment::train(&config, TrainOptions::default()).unwrap();
 
     // Nothing evaluated yet: the report names the run and why it cannot use it.

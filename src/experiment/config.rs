@@ -93,9 +93,12 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalConfig {
-    /// Evaluate before training and every this many epochs (and after the last); 0 = only
-    /// with `padsim eval`.
+    /// Evaluate before training and every this many epochs (and after the last); 0 = no
+    /// evaluation between the first and the last (see `before_and_after`).
     pub every: usize,
+    /// Evaluate the untrained encoder and the trained one after the last epoch even when
+    /// `every` is 0; `false` with `every = 0`: only with `padsim eval`.
+    pub before_and_after: bool,
     /// The paper's SGD probe.
     pub probe: ProbeConfig,
     /// The converged logistic-regression probe.
@@ -118,6 +121,7 @@ impl Default for EvalConfig {
     fn default() -> Self {
         EvalConfig {
             every: 0,
+            before_and_after: true,
             probe: ProbeConfig::default(),
             converged: LogisticConfig::default(),
             geometry: GeometryConfig::default(),
@@ -126,6 +130,19 @@ impl Default for EvalConfig {
             geometry_occlusion: 0.3,
             pca_points: 1000,
             feature_batch: 250,
+        }
+    }
+}
+
+impl EvalConfig {
+    /// Whether the run evaluates after `epochs_done` epochs of a run of `epochs` (0: the
+    /// untrained encoder).
+    pub fn due_after(&self, epochs_done: usize, epochs: usize) -> bool {
+        let first_or_last = epochs_done == 0 || epochs_done == epochs;
+        if self.every == 0 {
+            self.before_and_after && first_or_last
+        } else {
+            first_or_last || epochs_done.is_multiple_of(self.every)
         }
     }
 }
@@ -374,6 +391,22 @@ mod tests {
         let c = Config::from_toml("").unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn evaluations_fall_before_training_every_k_epochs_and_after_the_last() {
+        let due = |every, before_and_after| -> Vec<usize> {
+            let eval = EvalConfig {
+                every,
+                before_and_after,
+                ..EvalConfig::default()
+            };
+            (0..=7).filter(|&e| eval.due_after(e, 7)).collect()
+        };
+        assert_eq!(due(0, true), [0, 7]);
+        assert_eq!(due(0, false), Vec::<usize>::new());
+        assert_eq!(due(3, false), [0, 3, 6, 7]);
+        assert_eq!(due(3, true), [0, 3, 6, 7]);
     }
 
     #[test]

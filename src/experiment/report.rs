@@ -30,7 +30,7 @@
 use super::config::Config;
 use super::runner::RUN_FILE;
 use crate::brain::schedule::Condition;
-use crate::data::DatasetKind;
+use crate::data::{DatasetKind, NUM_CLASSES};
 use crate::record::figures::{self, BandSeries, Bar, BarPanel, BarSeries};
 use crate::record::{RecordError, RunFile};
 use std::collections::BTreeMap;
@@ -341,6 +341,74 @@ fn read_evaluations(path: &Path) -> Result<Evaluations, String> {
     })
 }
 
+/// What a run learned, for the end of `padsim train`: both probes and the occlusion robustness
+/// at p = 0.5 of its first evaluation (the untrained encoder, if evaluated) beside its last, and
+/// the distance ratios. `None` if the run file holds no evaluation.
+pub fn learning_summary(run_file: &Path) -> Result<Option<String>, String> {
+    let run = RunFile::open_read(run_file).map_err(|e| format!("{}: {e}", run_file.display()))?;
+    if !run.contains("eval/epoch") {
+        return Ok(None);
+    }
+    drop(run);
+    let evaluations = read_evaluations(run_file)?;
+    let Some(last) = evaluations.epochs.len().checked_sub(1) else {
+        return Ok(None);
+    };
+    let rows: Vec<usize> = if last == 0 { vec![0] } else { vec![0, last] };
+    let name = |row: usize| match evaluations.epochs[row] {
+        0 => "untrained".to_string(),
+        e => format!("after {e} epoch(s)"),
+    };
+    let half = evaluations
+        .occlusion_levels
+        .iter()
+        .position(|&p| (p - 0.5).abs() < 1e-9);
+    let columns: Vec<(String, RunMeasures)> = rows
+        .iter()
+        .map(|&row| (name(row), evaluations.measures_at(row)))
+        .collect();
+    let width = columns
+        .iter()
+        .map(|(n, _)| n.len())
+        .max()
+        .unwrap_or(0)
+        .max(9);
+    let mut out = format!(
+        "{:<40}{}\n",
+        format!(
+            "test accuracy ({NUM_CLASSES} classes, chance {:.0}%)",
+            100.0 / NUM_CLASSES as f64
+        ),
+        columns
+            .iter()
+            .map(|(n, _)| format!("{n:>width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    );
+    let mut line = |label: &str, value: &dyn Fn(&RunMeasures) -> String| {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|(_, m)| format!("{:>width$}", value(m)))
+            .collect();
+        let _ = writeln!(out, "  {label:<38}{}", cells.join("  "));
+    };
+    let pct = |v: f64| format!("{:.1}%", 100.0 * v);
+    line("linear probe, SGD (the paper's)", &|m| pct(m.linear_test));
+    line("linear probe, converged", &|m| pct(m.converged_test));
+    if let Some(i) = half {
+        line("SGD probe, half the image occluded", &|m| {
+            pct(m.occlusion_linear.get(i).copied().unwrap_or(f64::NAN))
+        });
+    }
+    line("intra / inter-class distance", &|m| {
+        format!("{:.3}", m.geometry[2])
+    });
+    line("clean-vs-occluded / inter-class", &|m| {
+        format!("{:.3}", m.geometry[4])
+    });
+    Ok(Some(out))
+}
+
 /// The configuration with what does not change a run's results set to fixed values: seed,
 /// data set (compared separately), epochs (runs are compared at an evaluated epoch, and
 /// training does not depend on how many epochs follow), threads (bit-identical results),
@@ -358,6 +426,7 @@ fn comparable(config: &Config) -> Config {
         record: defaults.record,
         eval: super::config::EvalConfig {
             every: 0,
+            before_and_after: true,
             ..config.eval.clone()
         },
         ..config.clone()
@@ -860,6 +929,68 @@ impl Report {
             .iter()
             .all(|g| g.epoch == first)
             .then_some(first)
+    }
+
+    /// The paper's comparison as plain text, one table per data set: both probes, the SGD
+    /// probe with half the image occluded (p = 0.5) and the distance ratios, mean ± SEM over
+    /// seeds (for `padsim report`'s output; `markdown` has everything).
+    pub fn text_summary(&self) -> String {
+        let headers = [
+            "condition",
+            "epoch",
+            "n",
+            "SGD probe",
+            "converged",
+            "SGD, p = 0.5",
+            "intra/inter",
+            "occluded/inter",
+        ];
+        let mut out = String::new();
+        for dataset in self.datasets() {
+            let mut rows = vec![headers.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+            for group in self.groups_of(&dataset) {
+                let half = group
+                    .occlusion_levels
+                    .iter()
+                    .position(|&p| (p - 0.5).abs() < 1e-9)
+                    .map(|i| format_mean_sem(&group.occlusion_linear[i], 100.0, 1) + "%")
+                    .unwrap_or_else(|| "—".into());
+                rows.push(vec![
+                    group.condition.clone(),
+                    group.epoch.to_string(),
+                    group.runs.len().to_string(),
+                    format_mean_sem(&group.linear_test, 100.0, 1) + "%",
+                    format_mean_sem(&group.converged_test, 100.0, 1) + "%",
+                    half,
+                    format_mean_sem(&group.geometry[2], 1.0, 3),
+                    format_mean_sem(&group.geometry[4], 1.0, 3),
+                ]);
+            }
+            let widths: Vec<usize> = (0..headers.len())
+                .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+                .collect();
+            let _ = writeln!(
+                out,
+                "{dataset}: test accuracy of linear probes on the latents, distance ratios"
+            );
+            for row in rows {
+                let cells: Vec<String> = row
+                    .iter()
+                    .zip(&widths)
+                    .enumerate()
+                    .map(|(c, (cell, &w))| {
+                        let pad = w - cell.chars().count();
+                        if c == 0 {
+                            format!("{cell}{}", " ".repeat(pad))
+                        } else {
+                            format!("{}{cell}", " ".repeat(pad))
+                        }
+                    })
+                    .collect();
+                let _ = writeln!(out, "  {}", cells.join("  "));
+            }
+        }
+        out
     }
 
     /// The report as Markdown.

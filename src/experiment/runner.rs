@@ -294,7 +294,7 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
         RunFile::create(&run_path, &attributes)?
     };
     std::fs::write(run_dir.join("config.toml"), &config_toml).map_err(io(&run_dir))?;
-    if config.eval.every > 0 && epoch == 0 && start_cycle == 0 {
+    if config.eval.due_after(0, config.epochs) && epoch == 0 && start_cycle == 0 {
         run_evaluation(
             &mut brain,
             config,
@@ -371,8 +371,7 @@ fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, T
                 record_images(&mut brain, config, &run_file, &run_dir, epoch, preview)?;
             }
         }
-        let every = config.eval.every;
-        if every > 0 && ((epoch + 1) % every == 0 || epoch + 1 == config.epochs) {
+        if config.eval.due_after(epoch + 1, config.epochs) {
             run_evaluation(
                 &mut brain,
                 config,
@@ -505,11 +504,12 @@ pub fn check_resumable(config: &Config, stored: &str) -> Result<(), String> {
     same.epochs = stored.epochs;
     same.threads = stored.threads;
     same.eval.every = stored.eval.every;
+    same.eval.before_and_after = stored.eval.before_and_after;
     same.record = stored.record;
     same.data_dir.clone_from(&stored.data_dir);
     same.out_dir.clone_from(&stored.out_dir);
     if same != stored {
-        return Err("it was written by a different configuration (only epochs, threads, eval.every, record, data_dir and out_dir may change on resume)".into());
+        return Err("it was written by a different configuration (only epochs, threads, eval.every, eval.before_and_after, record, data_dir and out_dir may change on resume)".into());
     }
     Ok(())
 }

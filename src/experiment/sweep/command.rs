@@ -41,13 +41,14 @@ pub struct SweepCommand {
 /// The environment variable SLURM sets to a task's `--cpus-per-task`.
 pub const SLURM_CPUS: &str = "SLURM_CPUS_PER_TASK";
 
-/// Runs the command; `Err` carries the message for the user (and a failure exit code).
-pub fn execute(command: &SweepCommand) -> Result<(), String> {
+/// Runs the command and returns the sweep's folder; `Err` carries the message for the user
+/// (and a failure exit code).
+pub fn execute(command: &SweepCommand) -> Result<PathBuf, String> {
     let mut spec = SweepSpec::from_file(&command.spec).map_err(|e| e.to_string())?;
     spec.apply(&command.overrides)
         .map_err(|e| format!("{}: {e}", command.spec.display()))?;
     let tasks = spec.tasks();
-    match command.mode {
+    let done: Result<(), String> = match command.mode {
         SweepMode::List => {
             println!("{}", spec.describe());
             let width = tasks.iter().map(|t| t.run_name().len()).max().unwrap_or(0);
@@ -137,7 +138,8 @@ pub fn execute(command: &SweepCommand) -> Result<(), String> {
                 ))
             }
         }
-    }
+    };
+    done.map(|()| spec.sweep_dir())
 }
 
 fn write_slurm(spec: &SweepSpec, command: &SweepCommand) -> Result<(), String> {

@@ -237,6 +237,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mut config = tiny(root.path());
         config.eval.every = 0;
+        config.eval.before_and_after = false;
         train(&config, TrainOptions::default()).unwrap();
         config.eval.every = 1;
         assert_eq!(RunState::of(&config), RunState::Unevaluated);
