@@ -6,6 +6,7 @@
 //! gradients (2x the forward's work).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use padsim::kernels::bf16::{matmul_bf16, Bf16Path, PackedA, PackedB};
 use padsim::kernels::conv::{self, ConvGeometry};
 use padsim::kernels::gemm::{matmul, Op};
 use padsim::kernels::Activation;
@@ -235,6 +236,21 @@ fn kernels(c: &mut Criterion) {
                             0.0,
                             &mut out,
                         )
+                    })
+                })
+            },
+        );
+        // The same product with bfloat16 operands (f32 accumulation), B packed once as a weight
+        // would be, A packed in every iteration as an im2col matrix would be.
+        let path = Bf16Path::detect();
+        let packed_b = PackedB::new(k, n, &bm, Op::Plain);
+        group.bench_function(
+            BenchmarkId::new(format!("gemm_bf16_{}", path.name()), format!("{m}x{n}x{k}")),
+            |bench| {
+                pool.install(|| {
+                    bench.iter(|| {
+                        let packed_a = PackedA::new(m, k, black_box(&a), Op::Plain);
+                        matmul_bf16(path, &packed_a, &packed_b, 0.0, &mut out)
                     })
                 })
             },

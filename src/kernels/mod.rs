@@ -11,6 +11,7 @@
 //! `[C_out, C_in, k, k]`, conv-transpose `[C_in, C_out, k, k]`).
 
 pub mod activation;
+pub mod bf16;
 pub(crate) mod channels_last;
 pub mod conv;
 pub mod gemm;
