@@ -242,19 +242,23 @@ fn kernels(c: &mut Criterion) {
         );
         // The same product with bfloat16 operands (f32 accumulation), B packed once as a weight
         // would be, A packed in every iteration as an im2col matrix would be.
-        let path = Bf16Path::detect();
         let packed_b = PackedB::new(k, n, &bm, Op::Plain);
-        group.bench_function(
-            BenchmarkId::new(format!("gemm_bf16_{}", path.name()), format!("{m}x{n}x{k}")),
-            |bench| {
-                pool.install(|| {
-                    bench.iter(|| {
-                        let packed_a = PackedA::new(m, k, black_box(&a), Op::Plain);
-                        matmul_bf16(path, &packed_a, &packed_b, 0.0, &mut out)
+        for path in [Bf16Path::Amx, Bf16Path::Avx512Bf16] {
+            if !path.available() {
+                continue;
+            }
+            group.bench_function(
+                BenchmarkId::new(format!("gemm_bf16_{}", path.name()), format!("{m}x{n}x{k}")),
+                |bench| {
+                    pool.install(|| {
+                        bench.iter(|| {
+                            let packed_a = PackedA::new(m, k, black_box(&a), Op::Plain);
+                            matmul_bf16(path, &packed_a, &packed_b, 0.0, &mut out)
+                        })
                     })
-                })
-            },
-        );
+                },
+            );
+        }
         group.finish();
     }
 }

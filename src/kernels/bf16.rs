@@ -7,8 +7,13 @@
 //!
 //! The sum runs over the inner dimension in pairs, as the AVX-512 BF16 instruction `vdpbf16ps`
 //! computes it: `acc ← (acc + a[2p+1]·b[2p+1]) + a[2p]·b[2p]`, every product exact in f32, every
-//! addition rounded to nearest even, subnormal inputs and results flushed to zero. Two paths,
+//! addition rounded to nearest even, subnormal inputs and results flushed to zero. Three paths,
 //! chosen at run time ([`Bf16Path::detect`]):
+//! - `Amx`: `tdpbf16ps` on 32 × 32 output blocks of four 16 × 16 tiles (Intel Xeon since
+//!   Sapphire Rapids), after Linux has granted the process the tile data state
+//!   (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`); stable Rust has no AMX intrinsics,
+//!   so the instructions are inline assembly. The unit sums a tile's 32 products per output in
+//!   its own order: same bits for any thread count, not those of the other paths;
 //! - `Avx512Bf16`: `vdpbf16ps` on 8 × 32 output tiles (CPUs with `avx512_bf16`: Intel Xeon
 //!   since Cooper Lake, AMD Zen 4 and 5);
 //! - `Portable`: the same operations in scalar Rust, in the same order, so it gives the same bits
@@ -18,16 +23,19 @@
 //! packed operand that does not change (a weight within a cycle) can be reused. Threads split the
 //! rows of C, never the inner dimension, so results do not depend on the thread count.
 //!
-//! Not yet here (issue 25): the AMX path (`tdpbf16ps` tiles) and the use of this product by the
-//! convolutions (`precision = "bf16"`).
+//! Not yet here (issue 25): the use of this product by the convolutions (`precision = "bf16"`).
 
 use super::gemm::Op;
 use rayon::prelude::*;
 
-/// Rows of C per tile of the kernels.
+/// Rows of C per tile of the AVX-512 and portable kernels.
 const MR: usize = 8;
-/// Columns of C per tile (two vectors of 16 f32).
+/// Columns of C per tile (two vectors of 16 f32; two AMX tiles).
 const NR: usize = 32;
+/// Rows of C per block of the AMX kernel (two tiles); packed A is padded to a multiple of it.
+const AMX_ROWS: usize = 32;
+/// Pairs of the inner dimension per AMX tile (64 bytes); packed operands are padded to it.
+const AMX_PAIRS: usize = 16;
 
 /// `x` rounded to bfloat16, to nearest with ties to even; NaN stays NaN (quiet), infinities stay.
 pub fn to_bf16(x: f32) -> u16 {
@@ -68,6 +76,8 @@ fn to_bf16_flushed(x: f32) -> u16 {
 /// Which kernel computes the product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bf16Path {
+    /// `tdpbf16ps` (AMX tiles).
+    Amx,
     /// `vdpbf16ps` (AVX-512 BF16).
     Avx512Bf16,
     /// Scalar Rust, the same bits as `Avx512Bf16`.
@@ -79,6 +89,9 @@ impl Bf16Path {
     pub fn detect() -> Bf16Path {
         #[cfg(target_arch = "x86_64")]
         {
+            if amx::usable() {
+                return Bf16Path::Amx;
+            }
             if std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512bf16")
             {
@@ -92,21 +105,31 @@ impl Bf16Path {
     pub fn available(self) -> bool {
         match self {
             Bf16Path::Portable => true,
-            Bf16Path::Avx512Bf16 => Bf16Path::detect() == Bf16Path::Avx512Bf16,
+            #[cfg(target_arch = "x86_64")]
+            Bf16Path::Amx => amx::usable(),
+            #[cfg(target_arch = "x86_64")]
+            Bf16Path::Avx512Bf16 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bf16")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
         }
     }
 
     /// The name `padsim bench` prints.
     pub fn name(self) -> &'static str {
         match self {
+            Bf16Path::Amx => "amx",
             Bf16Path::Avx512Bf16 => "avx512_bf16",
             Bf16Path::Portable => "portable",
         }
     }
 }
 
-/// `op(A)` (m × k) in bfloat16, for the kernels: rows padded to a multiple of [`MR`], each row
-/// a run of `k/2` (rounded up) pairs `(a[2p], a[2p+1])` packed in a u32, low half first.
+/// `op(A)` (m × k) in bfloat16, for the kernels: rows padded to a multiple of 32, each row a run
+/// of `k/2` pairs `(a[2p], a[2p+1])` packed in a u32, low half first, padded with zero pairs to
+/// a multiple of 16 (the zeros add exact zeros).
 #[derive(Clone, Debug)]
 pub struct PackedA {
     m: usize,
@@ -116,7 +139,8 @@ pub struct PackedA {
 }
 
 /// `op(B)` (k × n) in bfloat16, for the kernels: panels of [`NR`] columns (the last padded with
-/// zeros), each a run of `k/2` (rounded up) rows of NR pairs `(b[2p][j], b[2p+1][j])`.
+/// zeros), each a run of `k/2` rows (padded with zeros to a multiple of 16) of NR pairs
+/// `(b[2p][j], b[2p+1][j])`.
 #[derive(Clone, Debug)]
 pub struct PackedB {
     k: usize,
@@ -138,8 +162,8 @@ impl PackedA {
             "PackedA: {} elements, expected {m}x{k}",
             a.len()
         );
-        let pairs = k.div_ceil(2);
-        let rows = m.div_ceil(MR) * MR;
+        let pairs = k.div_ceil(2).div_ceil(AMX_PAIRS) * AMX_PAIRS;
+        let rows = m.div_ceil(AMX_ROWS) * AMX_ROWS;
         let at = |i: usize, l: usize| -> f32 {
             if i >= m || l >= k {
                 0.0
@@ -171,7 +195,7 @@ impl PackedB {
             "PackedB: {} elements, expected {k}x{n}",
             b.len()
         );
-        let pairs = k.div_ceil(2);
+        let pairs = k.div_ceil(2).div_ceil(AMX_PAIRS) * AMX_PAIRS;
         let panels = n.div_ceil(NR);
         let at = |l: usize, j: usize| -> f32 {
             if l >= k || j >= n {
@@ -221,15 +245,22 @@ pub fn matmul_bf16(path: Bf16Path, a: &PackedA, b: &PackedB, alpha: f32, c: &mut
     if m == 0 || n == 0 {
         return;
     }
-    // Blocks of rows, a multiple of MR, about four per thread: results do not depend on it.
+    // Blocks of rows, a multiple of 32, about four per thread: results do not depend on it.
     let threads = rayon::current_num_threads().max(1);
-    let tiles = m.div_ceil(MR);
+    let tiles = m.div_ceil(AMX_ROWS);
     let tiles_per_block = tiles.div_ceil(4 * threads).max(1);
-    let rows_per_block = tiles_per_block * MR;
+    let rows_per_block = tiles_per_block * AMX_ROWS;
     c.par_chunks_mut(rows_per_block * n)
         .enumerate()
         .for_each(|(block, c_block)| {
             let row0 = block * rows_per_block;
+            #[cfg(target_arch = "x86_64")]
+            if path == Bf16Path::Amx {
+                // SAFETY: `available()` checked the CPU and the kernel's permission; the packed
+                // operands are padded to whole tiles.
+                unsafe { amx::block(a, b, row0, c_block, n, alpha) };
+                return;
+            }
             let rows = c_block.len() / n;
             let mut tile = [[0f32; NR]; MR];
             for panel in 0..n.div_ceil(NR) {
@@ -238,7 +269,9 @@ pub fn matmul_bf16(path: Bf16Path, a: &PackedA, b: &PackedB, alpha: f32, c: &mut
                 for r0 in (0..rows).step_by(MR) {
                     let a_tile = &a.data[(row0 + r0) * a.pairs..(row0 + r0 + MR) * a.pairs];
                     match path {
-                        Bf16Path::Portable => tile_portable(a.pairs, a_tile, b_panel, &mut tile),
+                        Bf16Path::Portable | Bf16Path::Amx => {
+                            tile_portable(a.pairs, a_tile, b_panel, &mut tile)
+                        }
                         Bf16Path::Avx512Bf16 => {
                             #[cfg(target_arch = "x86_64")]
                             // SAFETY: `available()` checked that the CPU has the features; the
@@ -263,6 +296,145 @@ pub fn matmul_bf16(path: Bf16Path, a: &PackedA, b: &PackedB, alpha: f32, c: &mut
                 }
             }
         });
+}
+
+/// `c[r][col0 + j] = alpha·c + tile[r][j]` for the rows of `tile` and `j < cols`, `c` row-major
+/// with `n` columns.
+fn store(tile: &[[f32; NR]], c: &mut [f32], n: usize, col0: usize, cols: usize, alpha: f32) {
+    for (r, tile_row) in tile.iter().enumerate() {
+        let c_row = &mut c[r * n + col0..][..cols];
+        for (dst, &acc) in c_row.iter_mut().zip(tile_row) {
+            *dst = if alpha == 0.0 {
+                acc
+            } else {
+                alpha * *dst + acc
+            };
+        }
+    }
+}
+
+/// The AMX kernel and what it needs from the CPU and the kernel.
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use super::{store, PackedA, PackedB, AMX_PAIRS, AMX_ROWS, NR};
+    use std::arch::asm;
+    use std::sync::OnceLock;
+
+    /// Whether the CPU has AMX-TILE and AMX-BF16 and Linux lets this process use the tiles.
+    pub fn usable() -> bool {
+        static USABLE: OnceLock<bool> = OnceLock::new();
+        *USABLE.get_or_init(|| {
+            let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
+            let (amx_bf16, amx_tile) = (leaf7.edx & (1 << 22) != 0, leaf7.edx & (1 << 24) != 0);
+            amx_bf16 && amx_tile && request_tile_data()
+        })
+    }
+
+    /// `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`: Linux (5.16+) grants the tile
+    /// data state to the whole process; without it the first tile instruction faults.
+    fn request_tile_data() -> bool {
+        const SYS_ARCH_PRCTL: libc::c_long = 158;
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: a plain system call with integer arguments.
+        unsafe { libc::syscall(SYS_ARCH_PRCTL, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
+    }
+
+    /// Palette 1, eight tiles of 16 rows × 64 bytes: tmm0–3 accumulate C (16 × 16 f32 each),
+    /// tmm4–5 hold A (16 rows × 16 pairs), tmm6–7 hold B (16 pairs × 16 columns, pair-major).
+    #[repr(C, align(64))]
+    struct TileConfig([u8; 64]);
+
+    const CONFIG: TileConfig = {
+        let mut bytes = [0u8; 64];
+        bytes[0] = 1;
+        let mut t = 0;
+        while t < 8 {
+            bytes[16 + 2 * t] = 64;
+            bytes[48 + t] = 16;
+            t += 1;
+        }
+        TileConfig(bytes)
+    };
+
+    /// Rows `row0..` of C (those of `c_block`) on the AMX unit: 32 × 32 blocks, each four tiles
+    /// accumulated over the inner dimension 16 pairs at a time.
+    ///
+    /// # Safety
+    /// [`usable`] must be true; the operands must be packed by [`PackedA`] / [`PackedB`].
+    pub unsafe fn block(
+        a: &PackedA,
+        b: &PackedB,
+        row0: usize,
+        c_block: &mut [f32],
+        n: usize,
+        alpha: f32,
+    ) {
+        let rows = c_block.len() / n;
+        let pairs = a.pairs;
+        let a_stride = pairs * 4;
+        let b_stride = NR * 4;
+        let mut out = [[0f32; NR]; AMX_ROWS];
+        let config = CONFIG;
+        asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly));
+        for panel in 0..n.div_ceil(NR) {
+            let b_panel = b.data.as_ptr().add(panel * pairs * NR);
+            let cols = (n - panel * NR).min(NR);
+            for r0 in (0..rows).step_by(AMX_ROWS) {
+                let a0 = a.data.as_ptr().add((row0 + r0) * pairs);
+                let a1 = a0.add(16 * pairs);
+                asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
+                    options(nostack, nomem)
+                );
+                for p in (0..pairs).step_by(AMX_PAIRS) {
+                    asm!(
+                        "tileloadd tmm4, [{a0} + {sa}*1]",
+                        "tileloadd tmm5, [{a1} + {sa}*1]",
+                        "tileloadd tmm6, [{b0} + {sb}*1]",
+                        "tileloadd tmm7, [{b1} + {sb}*1]",
+                        "tdpbf16ps tmm0, tmm4, tmm6",
+                        "tdpbf16ps tmm1, tmm4, tmm7",
+                        "tdpbf16ps tmm2, tmm5, tmm6",
+                        "tdpbf16ps tmm3, tmm5, tmm7",
+                        a0 = in(reg) a0.add(p),
+                        a1 = in(reg) a1.add(p),
+                        b0 = in(reg) b_panel.add(p * NR),
+                        b1 = in(reg) b_panel.add(p * NR + 16),
+                        sa = in(reg) a_stride,
+                        sb = in(reg) b_stride,
+                        options(nostack, readonly)
+                    );
+                }
+                let o = out.as_mut_ptr() as *mut f32;
+                asm!(
+                    "tilestored [{c00} + {s}*1], tmm0",
+                    "tilestored [{c01} + {s}*1], tmm1",
+                    "tilestored [{c10} + {s}*1], tmm2",
+                    "tilestored [{c11} + {s}*1], tmm3",
+                    c00 = in(reg) o,
+                    c01 = in(reg) o.add(16),
+                    c10 = in(reg) o.add(16 * NR),
+                    c11 = in(reg) o.add(16 * NR + 16),
+                    s = in(reg) NR * 4,
+                    options(nostack)
+                );
+                let valid = (rows - r0).min(AMX_ROWS);
+                store(
+                    &out[..valid],
+                    &mut c_block[r0 * n..],
+                    n,
+                    panel * NR,
+                    cols,
+                    alpha,
+                );
+            }
+        }
+        asm!("tilerelease", options(nostack, nomem));
+    }
 }
 
 /// One MR × NR tile in scalar Rust, in `vdpbf16ps`'s order.
@@ -387,7 +559,7 @@ mod tests {
 
     #[test]
     fn each_available_path_matches_the_f64_product_of_the_rounded_operands() {
-        for path in [Bf16Path::Portable, Bf16Path::Avx512Bf16] {
+        for path in [Bf16Path::Portable, Bf16Path::Avx512Bf16, Bf16Path::Amx] {
             if !path.available() {
                 eprintln!("skipped: this CPU has no {} (not tested here)", path.name());
                 continue;
@@ -444,22 +616,29 @@ mod tests {
         let (a, b) = (random(m * k, 5), random(k * n, 6));
         let pa = PackedA::new(m, k, &a, Op::Plain);
         let pb = PackedB::new(k, n, &b, Op::Plain);
-        let path = Bf16Path::detect();
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let mut c = vec![0f32; m * n];
-            pool.install(|| matmul_bf16(path, &pa, &pb, 0.0, &mut c));
-            c
-        };
-        let one = run(1);
-        for threads in [2, 3, 7] {
-            assert!(one
-                .iter()
-                .zip(run(threads))
-                .all(|(x, y)| x.to_bits() == y.to_bits()));
+        for path in [Bf16Path::Portable, Bf16Path::Avx512Bf16, Bf16Path::Amx] {
+            if !path.available() {
+                eprintln!("skipped: this CPU has no {} (not tested here)", path.name());
+                continue;
+            }
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let mut c = vec![0f32; m * n];
+                pool.install(|| matmul_bf16(path, &pa, &pb, 0.0, &mut c));
+                c
+            };
+            let one = run(1);
+            for threads in [2, 3, 7] {
+                let other = run(threads);
+                let same = one
+                    .iter()
+                    .zip(&other)
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{path:?}, {threads} threads");
+            }
         }
     }
 }
