@@ -24,6 +24,7 @@ pub mod cifar10;
 pub mod mat5;
 pub mod mnist;
 pub mod occlusion;
+pub mod resize;
 pub mod svhn;
 pub mod synthetic;
 
