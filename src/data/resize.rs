@@ -1,9 +1,11 @@
 //! Brings an 8-bit image plane of any size to the network's 32 × 32 with Pillow's bilinear
 //! filter, byte for byte (`Image.resize((32, 32), Image.BILINEAR)` on an `L` image; an RGB image
 //! is the same filter on each channel). Used by the loaders whose files are not 32 × 32:
-//! MNIST-format sets ([`super::mnist`]). Upscaling interpolates between the 2 × 2 nearest
-//! pixels; downscaling widens the triangle filter to the scale factor, so every input pixel contributes (an
-//! area-weighted average, not a subsampling). Non-square images are stretched, not cropped.
+//! MNIST-format sets ([`super::mnist`]), image folders ([`super::image_folder`]) and `.npy`
+//! arrays ([`super::npy`]). Upscaling interpolates between the 2 × 2 nearest pixels;
+//! downscaling widens the triangle filter to the scale factor, so every input pixel
+//! contributes (an area-weighted average, not a subsampling). Non-square images are stretched,
+//! not cropped.
 //!
 //! PAD equivalent: `transforms.Resize(32)` on the PIL images torchvision hands it (a bilinear
 //! upscale of MNIST's 28 × 28; for square images the same as `Resize((32, 32))`).
