@@ -100,6 +100,18 @@ fn an_image_folder_trains_evaluates_with_its_classes_and_reports() {
     assert!(config.run_dir().join("figures/accuracy.png").exists());
     drop(run);
 
+    // `padsim eval` rebuilds the encoder for the folder's channels from the stored config.
+    let out = Command::new(env!("CARGO_BIN_EXE_padsim"))
+        .arg("eval")
+        .arg(config.run_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let built = report::build(&config.out_dir, None).unwrap();
     assert_eq!(built.groups.len(), 1, "{:?}", built.skipped);
     let group = &built.groups[0];

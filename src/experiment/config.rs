@@ -450,7 +450,10 @@ mod tests {
     fn own_data_sets_need_a_data_dir_and_take_channels_from_their_files() {
         let c = Config::from_toml("dataset = \"image_folder\"").unwrap();
         let err = c.resolved_data_dir().unwrap_err().to_string();
-        assert!(err.contains("image_folder") && err.contains("data_dir"), "{err}");
+        assert!(
+            err.contains("image_folder") && err.contains("data_dir"),
+            "{err}"
+        );
         assert_eq!(c.dataset.channels(), None);
         let c = Config::from_toml("dataset = \"npy\"\ndata_dir = \"/d\"").unwrap();
         assert_eq!(c.resolved_data_dir().unwrap(), PathBuf::from("/d"));
