@@ -121,10 +121,12 @@ struct TrainArgs {
     /// TOML configuration (every field optional; see README).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Data set: cifar10, svhn, mnist, fashion_mnist or synthetic (built in).
+    /// Data set: cifar10, svhn, mnist, fashion_mnist, synthetic (built in), or your own:
+    /// image_folder (train/ and test/, a folder of PNGs per class) or npy (see README).
     #[arg(long)]
     dataset: Option<DatasetKind>,
-    /// Folder with the data set's files (default: $PADSIM_DATA/<usual folder>).
+    /// Folder with the data set's files (default: $PADSIM_DATA/<usual folder>; your own sets
+    /// need it).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Experimental condition: full_pad, no_nrem, no_rem, wake_only, no_memory_mix,

@@ -12,9 +12,13 @@
 //! (SciPy 1.17.1, NumPy 2.4.6), i.e. X(row, col, ch, n) = (row + 2·col + 50·ch + 7·n) mod 256,
 //! y = [10, 1, 2, 3, 9].
 
+mod common;
+
+use common::own_data::{npy_bytes, png_bytes, write_grey, write_png, write_rgb};
+use ndarray_npy::write_npy;
 use padsim::data::{
-    self, cifar10, mnist, svhn, synthetic, DataError, DatasetKind, LoadOptions, MnistResize,
-    SyntheticConfig,
+    self, cifar10, image_folder, mnist, npy, svhn, synthetic, DataError, DatasetKind, LoadOptions,
+    MnistResize, SyntheticConfig,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -671,6 +675,489 @@ fn mnist_malformed_files_are_named() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Image folders
+// ---------------------------------------------------------------------------------------------
+
+/// Pixel `(r, c)` of grey test image `k`.
+fn grey_pixel(k: usize, r: usize, c: usize) -> u8 {
+    ((r * 5 + c * 3 + k * 40) % 256) as u8
+}
+
+/// Sample `(r, c, ch)` of colour test image `k`.
+fn colour_sample(k: usize, r: usize, c: usize, ch: usize) -> u8 {
+    ((r * 7 + c * 2 + ch * 60 + k * 33) % 256) as u8
+}
+
+fn grey_image(k: usize) -> Vec<u8> {
+    (0..1024).map(|i| grey_pixel(k, i / 32, i % 32)).collect()
+}
+
+/// The CHW planes of colour image `k` at `rows × cols`.
+fn colour_planes(k: usize, rows: usize, cols: usize) -> Vec<u8> {
+    (0..3 * rows * cols)
+        .map(|i| colour_sample(k, i / cols % rows, i % cols, i / (rows * cols)))
+        .collect()
+}
+
+#[test]
+fn image_folder_reads_grey_pngs_by_sorted_class_folder_in_turn() {
+    let dir = TempDir::new("folder-grey");
+    let root = dir.path();
+    // Written out of order; sorted, the classes are apple, beetle, cat.
+    write_grey(&root.join("train/cat/first.png"), (32, 32), |r, c| {
+        grey_pixel(9, r, c)
+    });
+    // 16-bit grey: v·257 + 100 scales back to v.
+    let wide: Vec<u8> = (0..1024)
+        .flat_map(|i| {
+            (u16::from(grey_pixel(4, i / 32, i % 32)) * 257)
+                .saturating_add(100)
+                .to_be_bytes()
+        })
+        .collect();
+    write_png(
+        &root.join("train/cat/z.PNG"),
+        (32, 32),
+        png::ColorType::Grayscale,
+        png::BitDepth::Sixteen,
+        &wide,
+        None,
+    );
+    // Grey + alpha, fully transparent: the grey values are kept as stored.
+    let grey_alpha: Vec<u8> = grey_image(3).iter().flat_map(|&g| [g, 0]).collect();
+    write_png(
+        &root.join("train/beetle/a.png"),
+        (32, 32),
+        png::ColorType::GrayscaleAlpha,
+        png::BitDepth::Eight,
+        &grey_alpha,
+        None,
+    );
+    for (k, name) in [(1, "1.png"), (2, "2.png")] {
+        write_grey(&root.join("train/apple").join(name), (32, 32), |r, c| {
+            grey_pixel(k, r, c)
+        });
+    }
+    for (k, class) in [(5, "apple"), (6, "beetle"), (7, "cat")] {
+        write_grey(
+            &root.join("test").join(class).join("t.png"),
+            (32, 32),
+            |r, c| grey_pixel(k, r, c),
+        );
+    }
+    // Ignored: hidden folders and files, files that are not PNG.
+    for split in ["train", "test"] {
+        write_grey(
+            &root.join(split).join(".ipynb_checkpoints/x.png"),
+            (4, 4),
+            |_, _| 1,
+        );
+    }
+    write_grey(&root.join("train/cat/.hidden.png"), (4, 4), |_, _| 1);
+    dir.write("train/cat/notes.txt", b"not an image");
+
+    let split = data::load(DatasetKind::ImageFolder, root, &LoadOptions::default()).unwrap();
+    assert_eq!(split.train.class_names(), ["apple", "beetle", "cat"]);
+    assert_eq!(split.train.classes(), 3);
+    assert_eq!(split.test.class_names(), split.train.class_names());
+    assert_eq!((split.train.channels(), split.test.channels()), (1, 1));
+    assert_eq!(split.train.name(), "image_folder/train");
+    // Class by class in turn: apple/1, beetle/a, cat/first, apple/2, cat/z.
+    assert_eq!(split.train.labels(), &[0, 1, 2, 0, 2]);
+    for (i, k) in [1, 3, 9, 2, 4].into_iter().enumerate() {
+        assert_eq!(
+            split.train.image(i),
+            grey_image(k).as_slice(),
+            "train image {i}"
+        );
+    }
+    assert_eq!(split.test.labels(), &[0, 1, 2]);
+    assert_eq!(split.test.image(2), grey_image(7).as_slice());
+}
+
+#[test]
+fn image_folder_mixes_colour_and_grey_into_rgb_and_resizes_other_sizes() {
+    let dir = TempDir::new("folder-colour");
+    let root = dir.path();
+    write_rgb(&root.join("train/a/rgb.png"), (32, 32), |r, c, ch| {
+        colour_sample(1, r, c, ch)
+    });
+    // RGBA: alpha dropped.
+    let rgba: Vec<u8> = (0..1024)
+        .flat_map(|i| {
+            let (r, c) = (i / 32, i % 32);
+            [0, 1, 2, 3].map(|ch| {
+                if ch == 3 {
+                    (i * 13 % 256) as u8
+                } else {
+                    colour_sample(2, r, c, ch)
+                }
+            })
+        })
+        .collect();
+    write_png(
+        &root.join("train/a/rgba.png"),
+        (32, 32),
+        png::ColorType::Rgba,
+        png::BitDepth::Eight,
+        &rgba,
+        None,
+    );
+    write_grey(&root.join("train/b/grey.png"), (32, 32), |r, c| {
+        grey_pixel(3, r, c)
+    });
+    // 16 rows x 24 columns: resized to 32 x 32, each channel alone.
+    write_rgb(&root.join("train/b/small.png"), (16, 24), |r, c, ch| {
+        colour_sample(4, r, c, ch)
+    });
+    // A palette image (two bits per index) is colour once looked up.
+    let palette = [10, 20, 30, 200, 100, 50, 0, 255, 0, 90, 90, 90];
+    let indices: Vec<u8> = (0..32 * 32 / 4)
+        .map(|i| {
+            let pixel = |p: usize| ((p / 32 + p % 32) % 4) as u8;
+            (0..4).fold(0u8, |byte, k| (byte << 2) | pixel(4 * i + k))
+        })
+        .collect();
+    write_png(
+        &root.join("test/a/palette.png"),
+        (32, 32),
+        png::ColorType::Indexed,
+        png::BitDepth::Two,
+        &indices,
+        Some(&palette),
+    );
+    write_grey(&root.join("test/b/big.png"), (50, 40), |_, _| 77);
+
+    let split = data::load(DatasetKind::ImageFolder, root, &LoadOptions::default()).unwrap();
+    assert_eq!((split.train.channels(), split.test.channels()), (3, 3));
+    assert_eq!(split.train.labels(), &[0, 1, 0, 1]);
+    assert_eq!(split.train.image(0), colour_planes(1, 32, 32).as_slice());
+    assert_eq!(split.train.image(1), grey_image(3).repeat(3).as_slice());
+    assert_eq!(split.train.image(2), colour_planes(2, 32, 32).as_slice());
+    let resized = data::resize::Bilinear::new(16, 24).resize_planes(&colour_planes(4, 16, 24));
+    assert_eq!(split.train.image(3), resized.as_slice());
+    for p in 0..1024 {
+        let index = (p / 32 + p % 32) % 4;
+        for ch in 0..3 {
+            assert_eq!(split.test.image(0)[ch * 1024 + p], palette[3 * index + ch]);
+        }
+    }
+    assert!(split.test.image(1).iter().all(|&v| v == 77));
+}
+
+#[test]
+fn image_folder_problems_are_named() {
+    let two_classes = |dir: &TempDir| {
+        for split in ["train", "test"] {
+            for class in ["a", "b"] {
+                write_grey(
+                    &dir.path().join(split).join(class).join("x.png"),
+                    (8, 8),
+                    |r, c| (r + c) as u8,
+                );
+            }
+        }
+    };
+    let load = |dir: &TempDir| image_folder::load(dir.path());
+
+    let dir = TempDir::new("folder-differ");
+    two_classes(&dir);
+    write_grey(&dir.path().join("train/c/x.png"), (8, 8), |_, _| 0);
+    write_grey(&dir.path().join("test/d/x.png"), (8, 8), |_, _| 0);
+    assert_error_names(
+        load(&dir),
+        "folder-differ",
+        &[
+            "class folders of train/ and test/ differ",
+            "only in train/: [\"c\"]",
+            "only in test/: [\"d\"]",
+        ],
+    );
+
+    let dir = TempDir::new("folder-empty");
+    two_classes(&dir);
+    std::fs::remove_file(dir.path().join("test/b/x.png")).unwrap();
+    dir.write("test/b/photo.jpg", b"\xff\xd8");
+    assert_error_names(
+        load(&dir),
+        "test/b",
+        &["no PNG image", "1 other entry ignored", "photo.jpg"],
+    );
+
+    let dir = TempDir::new("folder-notest");
+    two_classes(&dir);
+    std::fs::remove_dir_all(dir.path().join("test")).unwrap();
+    assert_error_names(load(&dir), "test", &["file not found", "one sub-folder"]);
+
+    let dir = TempDir::new("folder-one-class");
+    two_classes(&dir);
+    std::fs::remove_dir_all(dir.path().join("train/b")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("test/b")).unwrap();
+    assert_error_names(
+        load(&dir),
+        "train",
+        &["1 class folder(s); expected 2 to 256"],
+    );
+
+    let dir = TempDir::new("folder-truncated");
+    two_classes(&dir);
+    let whole = std::fs::read(dir.path().join("train/a/x.png")).unwrap();
+    dir.write("train/a/y.png", &whole[..whole.len() / 2]);
+    assert_error_names(load(&dir), "y.png", &["not a readable PNG image"]);
+
+    let dir = TempDir::new("folder-not-png");
+    two_classes(&dir);
+    dir.write("test/a/z.png", b"GIF89a, honestly");
+    assert_error_names(load(&dir), "z.png", &["not a readable PNG image"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// .npy arrays
+// ---------------------------------------------------------------------------------------------
+
+fn npy_pixel(n: usize, p: usize) -> u8 {
+    ((p * 3 + n * 71) % 256) as u8
+}
+
+/// `count` images of `shape` (e.g. C, H, W or H, W), C order, with [`npy_pixel`] values.
+fn npy_images(count: usize, shape: &[usize]) -> ndarray::ArrayD<u8> {
+    let len: usize = shape.iter().product();
+    let full: Vec<usize> = std::iter::once(count)
+        .chain(shape.iter().copied())
+        .collect();
+    let values = (0..count * len)
+        .map(|i| npy_pixel(i / len, i % len))
+        .collect();
+    ndarray::ArrayD::from_shape_vec(full, values).unwrap()
+}
+
+/// A complete, valid `.npy` folder: 5 + 2 grey 32 x 32 images, int64 and uint8 labels.
+fn write_npy_set(dir: &TempDir) {
+    let path = |name: &str| dir.path().join(name);
+    write_npy(path(npy::TRAIN_IMAGES), &npy_images(5, &[32, 32])).unwrap();
+    write_npy(path(npy::TRAIN_LABELS), &ndarray::arr1(&[0i64, 2, 1, 2, 0])).unwrap();
+    write_npy(path(npy::TEST_IMAGES), &npy_images(2, &[32, 32])).unwrap();
+    write_npy(path(npy::TEST_LABELS), &ndarray::arr1(&[1u8, 0])).unwrap();
+}
+
+#[test]
+fn npy_reads_grey_arrays_with_labels_of_any_integer_dtype() {
+    let dir = TempDir::new("npy-grey");
+    write_npy_set(&dir);
+    let split = data::load(DatasetKind::Npy, dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!((split.train.len(), split.test.len()), (5, 2));
+    assert_eq!(
+        (split.train.channels(), split.train.name()),
+        (1, "npy/train")
+    );
+    assert_eq!(split.train.class_names(), ["0", "1", "2"]);
+    assert_eq!(split.train.labels(), &[0, 2, 1, 2, 0]);
+    assert_eq!(split.test.labels(), &[1, 0]);
+    for n in 0..5 {
+        let expected: Vec<u8> = (0..1024).map(|p| npy_pixel(n, p)).collect();
+        assert_eq!(split.train.image(n), expected.as_slice(), "image {n}");
+    }
+}
+
+#[test]
+fn npy_reads_colour_arrays_resizes_them_and_names_classes_from_the_file() {
+    let dir = TempDir::new("npy-colour");
+    let path = |name: &str| dir.path().join(name);
+    write_npy(path(npy::TRAIN_IMAGES), &npy_images(4, &[3, 20, 24])).unwrap();
+    write_npy(path(npy::TRAIN_LABELS), &ndarray::arr1(&[0i32, 1, 2, 1])).unwrap();
+    write_npy(path(npy::TEST_IMAGES), &npy_images(2, &[3, 32, 32])).unwrap();
+    write_npy(path(npy::TEST_LABELS), &ndarray::arr1(&[2u16, 0])).unwrap();
+    dir.write(npy::CLASS_NAMES_FILE, b"red\ngreen\n\n  blue \n");
+
+    let split = data::load(DatasetKind::Npy, dir.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(split.train.class_names(), ["red", "green", "blue"]);
+    assert_eq!((split.train.channels(), split.test.channels()), (3, 3));
+    assert_eq!((split.train.height(), split.train.width()), (32, 32));
+    let bilinear = data::resize::Bilinear::new(20, 24);
+    for n in 0..4 {
+        let stored: Vec<u8> = (0..3 * 20 * 24).map(|p| npy_pixel(n, p)).collect();
+        assert_eq!(
+            split.train.image(n),
+            bilinear.resize_planes(&stored).as_slice()
+        );
+    }
+    let test0: Vec<u8> = (0..3072).map(|p| npy_pixel(0, p)).collect();
+    assert_eq!(split.test.image(0), test0.as_slice());
+    assert_eq!(split.test.labels(), &[2, 0]);
+}
+
+#[test]
+fn npy_reads_fortran_order_and_big_endian_labels() {
+    let dir = TempDir::new("npy-fortran");
+    // Element (n, r, c) of a (2, 32, 32) Fortran-order array is at n + 2·r + 64·c.
+    let mut payload = vec![0u8; 2 * 1024];
+    for n in 0..2 {
+        for p in 0..1024 {
+            payload[n + 2 * (p / 32) + 64 * (p % 32)] = npy_pixel(n, p);
+        }
+    }
+    let images = npy_bytes("|u1", true, &[2, 32, 32], &payload);
+    dir.write(npy::TRAIN_IMAGES, &images);
+    dir.write(npy::TEST_IMAGES, &images);
+    let big: Vec<u8> = [1i32, 0].iter().flat_map(|v| v.to_be_bytes()).collect();
+    dir.write(npy::TRAIN_LABELS, &npy_bytes(">i4", false, &[2], &big));
+    let wide: Vec<u8> = [0u64, 1].iter().flat_map(|v| v.to_le_bytes()).collect();
+    dir.write(npy::TEST_LABELS, &npy_bytes("<u8", false, &[2], &wide));
+
+    let split = npy::load(dir.path()).unwrap();
+    assert_eq!(split.train.labels(), &[1, 0]);
+    assert_eq!(split.test.labels(), &[0, 1]);
+    for n in 0..2 {
+        let expected: Vec<u8> = (0..1024).map(|p| npy_pixel(n, p)).collect();
+        assert_eq!(split.train.image(n), expected.as_slice());
+    }
+}
+
+#[test]
+fn npy_problems_are_named() {
+    let load = |dir: &TempDir| npy::load(dir.path());
+    let fresh = |label: &str| {
+        let dir = TempDir::new(label);
+        write_npy_set(&dir);
+        dir
+    };
+
+    let dir = fresh("npy-float");
+    write_npy(
+        dir.path().join(npy::TRAIN_IMAGES),
+        &ndarray::Array3::<f32>::zeros((5, 32, 32)),
+    )
+    .unwrap();
+    assert_error_names(
+        load(&dir),
+        "train_images.npy",
+        &["dtype <f4", "expected uint8"],
+    );
+
+    let dir = fresh("npy-last");
+    write_npy(
+        dir.path().join(npy::TEST_IMAGES),
+        &npy_images(2, &[32, 32, 3]),
+    )
+    .unwrap();
+    assert_error_names(
+        load(&dir),
+        "test_images.npy",
+        &["shape (2, 32, 32, 3) looks channels-last", "transpose"],
+    );
+
+    let dir = fresh("npy-flat");
+    write_npy(dir.path().join(npy::TEST_IMAGES), &npy_images(2, &[1024])).unwrap();
+    assert_error_names(
+        load(&dir),
+        "test_images.npy",
+        &["shape (2, 1024); expected"],
+    );
+
+    let dir = fresh("npy-channels");
+    write_npy(
+        dir.path().join(npy::TEST_IMAGES),
+        &npy_images(2, &[3, 32, 32]),
+    )
+    .unwrap();
+    assert_error_names(
+        load(&dir),
+        "test_images.npy",
+        &["3 channel(s); expected 1 like", "train_images.npy"],
+    );
+
+    let dir = fresh("npy-count");
+    write_npy(
+        dir.path().join(npy::TRAIN_LABELS),
+        &ndarray::arr1(&[0i64, 1, 1]),
+    )
+    .unwrap();
+    assert_error_names(
+        load(&dir),
+        "train_labels.npy",
+        &["3 labels; expected 5", "train_images.npy"],
+    );
+
+    let dir = fresh("npy-range");
+    dir.write(npy::CLASS_NAMES_FILE, b"zero\none\n");
+    assert_error_names(
+        load(&dir),
+        "train_labels.npy",
+        &["label 2 at record 1", "expected 0..=1", "class_names.txt"],
+    );
+
+    let dir = fresh("npy-negative");
+    write_npy(
+        dir.path().join(npy::TEST_LABELS),
+        &ndarray::arr1(&[1i8, -1]),
+    )
+    .unwrap();
+    assert_error_names(load(&dir), "test_labels.npy", &["label -1 at record 1"]);
+
+    let dir = fresh("npy-one-class");
+    write_npy(
+        dir.path().join(npy::TRAIN_LABELS),
+        &ndarray::Array1::<u8>::zeros(5),
+    )
+    .unwrap();
+    write_npy(
+        dir.path().join(npy::TEST_LABELS),
+        &ndarray::Array1::<u8>::zeros(2),
+    )
+    .unwrap();
+    assert_error_names(load(&dir), "train_labels.npy", &["at least two classes"]);
+
+    let dir = fresh("npy-float-labels");
+    write_npy(
+        dir.path().join(npy::TEST_LABELS),
+        &ndarray::arr1(&[1.0f64, 0.0]),
+    )
+    .unwrap();
+    assert_error_names(
+        load(&dir),
+        "test_labels.npy",
+        &["dtype <f8", "expected an integer dtype"],
+    );
+
+    let dir = fresh("npy-column");
+    write_npy(
+        dir.path().join(npy::TEST_LABELS),
+        &ndarray::arr2(&[[1i64], [0]]),
+    )
+    .unwrap();
+    assert_error_names(load(&dir), "test_labels.npy", &["shape (2, 1)", "ravel"]);
+
+    let dir = fresh("npy-short");
+    let whole = std::fs::read(dir.path().join(npy::TRAIN_IMAGES)).unwrap();
+    dir.write(npy::TRAIN_IMAGES, &whole[..whole.len() - 7]);
+    assert_error_names(
+        load(&dir),
+        "train_images.npy",
+        &[
+            &format!("size {} bytes", whole.len() - 7),
+            &format!("expected {}", whole.len()),
+            "shape (5, 32, 32) of |u1",
+        ],
+    );
+
+    let dir = fresh("npy-magic");
+    dir.write(npy::TEST_LABELS, b"0 1\n");
+    assert_error_names(load(&dir), "test_labels.npy", &["not a NumPy .npy file"]);
+
+    let dir = fresh("npy-missing");
+    std::fs::remove_file(dir.path().join(npy::TEST_LABELS)).unwrap();
+    assert_error_names(load(&dir), "test_labels.npy", &["file not found"]);
+
+    let dir = fresh("npy-names");
+    dir.write(npy::CLASS_NAMES_FILE, b"a\nb\nc\nb\n");
+    assert_error_names(
+        load(&dir),
+        "class_names.txt",
+        &["class name \"b\" on lines 2 and 4"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Synthetic set, configuration names
 // ---------------------------------------------------------------------------------------------
 
@@ -808,5 +1295,63 @@ fn damaged_files_never_panic() {
             let _ = images.to_32x32(MnistResize::Bilinear);
         }
         let _ = mnist::read_idx_labels(&path);
+    }
+
+    // PNG files of an image folder: grey 8-bit, RGBA 16-bit, palette.
+    let dir = TempDir::new("png-fuzz");
+    let grey: Vec<u8> = (0..20 * 20).map(|i| (i * 7 % 256) as u8).collect();
+    let rgba16: Vec<u8> = (0..8 * 8 * 4 * 2).map(|i| (i * 13 % 256) as u8).collect();
+    let indices: Vec<u8> = (0..12 * 12).map(|i| (i % 3) as u8).collect();
+    let pngs = [
+        png_bytes(
+            (20, 20),
+            png::ColorType::Grayscale,
+            png::BitDepth::Eight,
+            &grey,
+            None,
+        ),
+        png_bytes(
+            (8, 8),
+            png::ColorType::Rgba,
+            png::BitDepth::Sixteen,
+            &rgba16,
+            None,
+        ),
+        png_bytes(
+            (12, 12),
+            png::ColorType::Indexed,
+            png::BitDepth::Eight,
+            &indices,
+            Some(&[0, 0, 0, 255, 0, 0, 0, 0, 255]),
+        ),
+    ];
+    for (k, bytes) in pngs
+        .iter()
+        .enumerate()
+        .flat_map(|(j, png)| mutations(png, 150, 7 + j as u64))
+        .enumerate()
+    {
+        let path = dir.write(&format!("f{k}.png"), &bytes);
+        let _ = image_folder::read_png(&path);
+    }
+
+    // .npy arrays: images (C order and Fortran order) and labels.
+    let dir = TempDir::new("npy-fuzz");
+    let pixels: Vec<u8> = (0..2 * 3 * 8 * 8).map(|i| (i % 256) as u8).collect();
+    let images_c = npy_bytes("|u1", false, &[2, 3, 8, 8], &pixels);
+    let images_f = npy_bytes("|u1", true, &[2, 8, 8], &pixels[..128]);
+    let labels: Vec<u8> = [3i64, 0, 1].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let labels = npy_bytes("<i8", false, &[3], &labels);
+    for (k, bytes) in mutations(&images_c, 200, 10)
+        .into_iter()
+        .chain(mutations(&images_f, 100, 11))
+        .chain(mutations(&labels, 200, 12))
+        .enumerate()
+    {
+        let path = dir.write(&format!("f{k}.npy"), &bytes);
+        if let Ok(images) = npy::read_images(&path) {
+            let _ = images.into_32x32();
+        }
+        let _ = npy::read_labels(&path);
     }
 }

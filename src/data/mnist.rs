@@ -19,6 +19,7 @@
 //! images: magic 0x00000803, dims [N, 28, 28]; labels: magic 0x00000801, dims [N], values 0..=9
 //! ```
 
+use super::resize::Bilinear;
 use super::{read_file, DataError, Dataset, Split, IMAGE_SIDE, NUM_CLASSES};
 use flate2::read::MultiGzDecoder;
 use rayon::prelude::*;
@@ -284,16 +285,13 @@ impl IdxImages {
                 self.rows, self.cols
             ));
         }
-        let horizontal = BilinearTaps::new(self.cols, IMAGE_SIDE);
-        let vertical = BilinearTaps::new(self.rows, IMAGE_SIDE);
+        let bilinear = Bilinear::new(self.rows, self.cols);
         let mut out = vec![0u8; self.count * OUT];
         out.par_chunks_mut(OUT)
             .zip(self.pixels.par_chunks(in_len))
             .for_each(|(dst, src)| match resize {
                 MnistResize::Pad => pad_into(src, self.rows, self.cols, dst),
-                MnistResize::Bilinear => {
-                    resize_bilinear(src, self.rows, self.cols, &horizontal, &vertical, dst)
-                }
+                MnistResize::Bilinear => bilinear.resize(src, dst),
             });
         Ok(out)
     }
@@ -306,94 +304,6 @@ fn pad_into(src: &[u8], rows: usize, cols: usize, dst: &mut [u8]) {
     for (r, src_row) in src.chunks_exact(cols).enumerate() {
         let start = (top + r) * IMAGE_SIDE + left;
         dst[start..start + cols].copy_from_slice(src_row);
-    }
-}
-
-/// Fixed-point fraction bits of Pillow's 8-bit resampling (`PRECISION_BITS = 32 - 8 - 2`).
-const PRECISION_BITS: u32 = 22;
-
-/// Pillow's bilinear filter taps for resizing one axis from `in_size` to `out_size` samples
-/// (`precompute_coeffs` + `normalize_coeffs_8bpc` in Pillow's `Resample.c`).
-///
-/// Output sample `x` is centred at `c = (x + 0.5)·in/out` in input coordinates and takes input
-/// pixels `i` from `round(c - s)` to `round(c + s)` (clamped to the image) with weight
-/// `tri((i + 0.5 - c)/f)`, where `f = max(1, in/out)`, `s = f` and `tri(t) = max(0, 1 - |t|)`;
-/// the weights are normalised to sum 1 and rounded to 22-bit fixed point. Near the border
-/// fewer taps remain, so the edge pixel is repeated rather than mixed with black.
-struct BilinearTaps {
-    /// Per output sample: first input index and the fixed-point weights from there on.
-    taps: Vec<(usize, Vec<i32>)>,
-}
-
-impl BilinearTaps {
-    fn new(in_size: usize, out_size: usize) -> Self {
-        let scale = in_size as f64 / out_size as f64;
-        let filter_scale = scale.max(1.0);
-        let support = filter_scale; // bilinear support is 1 pixel, widened when shrinking
-        let taps = (0..out_size)
-            .map(|x| {
-                let center = (x as f64 + 0.5) * scale;
-                // Pillow truncates toward zero after adding 0.5 (a C cast), then clamps.
-                let first = ((center - support + 0.5) as i64).max(0) as usize;
-                let end = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
-                let weights: Vec<f64> = (first..end)
-                    .map(|i| {
-                        let t = (i as f64 - center + 0.5) / filter_scale;
-                        (1.0 - t.abs()).max(0.0)
-                    })
-                    .collect();
-                let total: f64 = weights.iter().sum();
-                let fixed = weights
-                    .iter()
-                    .map(|&w| {
-                        let w = if total != 0.0 { w / total } else { w };
-                        let scaled = w * f64::from(1u32 << PRECISION_BITS);
-                        (if scaled < 0.0 {
-                            scaled - 0.5
-                        } else {
-                            scaled + 0.5
-                        }) as i32
-                    })
-                    .collect();
-                (first, fixed)
-            })
-            .collect();
-        Self { taps }
-    }
-
-    /// One resampled value from `get(i)` for the input indices of output sample `x`, rounded
-    /// and clipped to a byte as Pillow's `clip8` does.
-    fn sample(&self, x: usize, get: impl Fn(usize) -> u8) -> u8 {
-        let (first, weights) = &self.taps[x];
-        let mut acc: i64 = 1 << (PRECISION_BITS - 1);
-        for (k, &w) in weights.iter().enumerate() {
-            acc += i64::from(get(first + k)) * i64::from(w);
-        }
-        (acc >> PRECISION_BITS).clamp(0, 255) as u8
-    }
-}
-
-/// Pillow's two-pass bilinear resize to 32 × 32: rows first into a byte image, then columns.
-/// Pillow keeps only the input rows the vertical pass reads; all of them, here.
-fn resize_bilinear(
-    src: &[u8],
-    rows: usize,
-    cols: usize,
-    horizontal: &BilinearTaps,
-    vertical: &BilinearTaps,
-    dst: &mut [u8],
-) {
-    let mut wide = vec![0u8; rows * IMAGE_SIDE];
-    for r in 0..rows {
-        let row = &src[r * cols..(r + 1) * cols];
-        for x in 0..IMAGE_SIDE {
-            wide[r * IMAGE_SIDE + x] = horizontal.sample(x, |i| row[i]);
-        }
-    }
-    for y in 0..IMAGE_SIDE {
-        for x in 0..IMAGE_SIDE {
-            dst[y * IMAGE_SIDE + x] = vertical.sample(y, |i| wide[i * IMAGE_SIDE + x]);
-        }
     }
 }
 

@@ -2,28 +2,36 @@
 //! the occlusion-robustness evaluation.
 //!
 //! Every loader produces a [`Split`] of two [`Dataset`]s whose images are `u8` in NCHW order
-//! (`[N, C, 32, 32]`, C = 3 for colour sets, 1 for MNIST-like sets) with labels `0..=9`. Pixels
+//! (`[N, C, 32, 32]`, C = 3 for colour sets, 1 for grey ones such as MNIST) with labels
+//! `0..classes` (10 classes for the built-in sets, any number from 2 to 256 for your own). Pixels
 //! become network input only when a mini-batch is drawn ([`Dataset::batch_f32`]), scaled to
 //! [-1, 1] by `x / 127.5 - 1`, so a 50,000-image training set costs about 150 MB, not 600.
 //!
 //! PAD equivalent: `utils.get_dataset` = `torchvision.datasets.{CIFAR10, SVHN, MNIST,
 //! FashionMNIST}` + `Resize(32)` + `ToTensor()` + `Normalize((0.5,…), (0.5,…))`.
 //!
-//! | [`DatasetKind`]   | files in the directory                                       | module        |
-//! |-------------------|--------------------------------------------------------------|---------------|
-//! | `cifar10`         | `data_batch_{1..5}.bin`, `test_batch.bin`, `batches.meta.txt` | [`cifar10`]   |
-//! | `svhn`            | `train_32x32.mat`, `test_32x32.mat` (MATLAB v5)              | [`svhn`]      |
-//! | `mnist`           | `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`           | [`mnist`]     |
-//! | `fashion_mnist`   | same names as MNIST                                          | [`mnist`]     |
-//! | `synthetic`       | none: generated from a seed                                  | [`synthetic`] |
+//! | [`DatasetKind`]   | files in the directory                                       | module             |
+//! |-------------------|--------------------------------------------------------------|--------------------|
+//! | `cifar10`         | `data_batch_{1..5}.bin`, `test_batch.bin`, `batches.meta.txt` | [`cifar10`]        |
+//! | `svhn`            | `train_32x32.mat`, `test_32x32.mat` (MATLAB v5)              | [`svhn`]           |
+//! | `mnist`           | `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`           | [`mnist`]          |
+//! | `fashion_mnist`   | same names as MNIST                                          | [`mnist`]          |
+//! | `synthetic`       | none: generated from a seed                                  | [`synthetic`]      |
+//! | `image_folder`    | `{train,test}/<class>/*.png`                                 | [`image_folder`]   |
+//! | `npy`             | `{train,test}_{images,labels}.npy`, `class_names.txt`        | [`npy`]            |
+//!
+//! Images that are not 32 × 32 are brought to it by [`resize`] (Pillow's bilinear filter).
 //!
 //! Loaders never panic on malformed files: each returns a [`DataError`] whose message starts
 //! with the file's path and says what was expected and what was found.
 
 pub mod cifar10;
+pub mod image_folder;
 pub mod mat5;
 pub mod mnist;
+pub mod npy;
 pub mod occlusion;
+pub mod resize;
 pub mod svhn;
 pub mod synthetic;
 
@@ -43,7 +51,9 @@ pub use synthetic::SyntheticConfig;
 /// Height and width of every image padsim trains on (PAD's `--imageSize 32`).
 pub const IMAGE_SIDE: usize = 32;
 
-/// Number of classes in every supported data set.
+/// Number of classes of the built-in data sets (CIFAR-10, SVHN, MNIST, Fashion-MNIST, the
+/// synthetic set). Your own sets ([`DatasetKind::ImageFolder`], [`DatasetKind::Npy`]) have
+/// their own count, which code must take from [`Dataset::classes`], never from here.
 pub const NUM_CLASSES: usize = 10;
 
 /// Why a data set could not be loaded. Messages name the offending file first, then what was
@@ -250,7 +260,7 @@ impl Dataset {
         self.labels.is_empty()
     }
 
-    /// Colour channels per image (3, or 1 for MNIST-like sets).
+    /// Colour channels per image (3, or 1 for grey sets such as MNIST).
     pub fn channels(&self) -> usize {
         self.channels
     }
@@ -283,6 +293,11 @@ impl Dataset {
     /// Human-readable class names, indexed by label.
     pub fn class_names(&self) -> &[String] {
         &self.class_names
+    }
+
+    /// Number of classes: `class_names().len()` (10 for the built-in sets).
+    pub fn classes(&self) -> usize {
+        self.class_names.len()
     }
 
     /// Image `i` as CHW bytes (channel planes of row-major rows).
@@ -385,20 +400,34 @@ pub enum DatasetKind {
     FashionMnist,
     /// The built-in procedural shapes (3 × 32 × 32), needs no files.
     Synthetic,
+    /// Your own PNG images, one sub-folder per class under `train/` and `test/`.
+    ImageFolder,
+    /// Your own images and labels as NumPy `.npy` arrays.
+    Npy,
 }
 
 impl DatasetKind {
     /// Every kind, in declaration order.
-    pub const ALL: [DatasetKind; 5] = [
+    pub const ALL: [DatasetKind; 7] = [
         Self::Cifar10,
         Self::Svhn,
         Self::Mnist,
         Self::FashionMnist,
         Self::Synthetic,
+        Self::ImageFolder,
+        Self::Npy,
     ];
 
     /// The configuration names, in the order of [`DatasetKind::ALL`].
-    pub const NAMES: [&'static str; 5] = ["cifar10", "svhn", "mnist", "fashion_mnist", "synthetic"];
+    pub const NAMES: [&'static str; 7] = [
+        "cifar10",
+        "svhn",
+        "mnist",
+        "fashion_mnist",
+        "synthetic",
+        "image_folder",
+        "npy",
+    ];
 
     /// The configuration name (`"fashion_mnist"`), as serde writes it.
     pub fn name(self) -> &'static str {
@@ -406,22 +435,31 @@ impl DatasetKind {
     }
 
     /// The folder name this kind's files conventionally live in under a data root such as
-    /// `$PADSIM_DATA` (`None` for the synthetic set, which needs no files).
+    /// `$PADSIM_DATA` (`None` for the synthetic set, which needs no files, and for your own
+    /// sets, whose folder is always named).
     pub fn conventional_dir(self) -> Option<&'static str> {
         match self {
             Self::Cifar10 => Some("cifar-10-batches-bin"),
             Self::Svhn => Some("svhn"),
             Self::Mnist => Some("mnist"),
             Self::FashionMnist => Some("fashion_mnist"),
-            Self::Synthetic => None,
+            Self::Synthetic | Self::ImageFolder | Self::Npy => None,
         }
     }
 
-    /// Colour channels of the kind's images.
-    pub fn channels(self) -> usize {
+    /// Whether the kind reads a researcher's own files ([`DatasetKind::ImageFolder`],
+    /// [`DatasetKind::Npy`]), whose classes and channels are only known once they are loaded.
+    pub fn is_own_data(self) -> bool {
+        matches!(self, Self::ImageFolder | Self::Npy)
+    }
+
+    /// Colour channels of the kind's images; `None` for your own sets, where the files decide
+    /// (see [`Dataset::channels`]).
+    pub fn channels(self) -> Option<usize> {
         match self {
-            Self::Mnist | Self::FashionMnist => 1,
-            Self::Cifar10 | Self::Svhn | Self::Synthetic => 3,
+            Self::Mnist | Self::FashionMnist => Some(1),
+            Self::Cifar10 | Self::Svhn | Self::Synthetic => Some(3),
+            Self::ImageFolder | Self::Npy => None,
         }
     }
 }
@@ -458,8 +496,8 @@ impl FromStr for DatasetKind {
 /// when no directory is given.
 pub const DATA_ENV: &str = "PADSIM_DATA";
 
-/// `$PADSIM_DATA/<conventional dir>` for `kind`, if the variable is set (and the kind needs
-/// files). Whether the folder exists is left to the loader, which names what is missing.
+/// `$PADSIM_DATA/<conventional dir>` for `kind`, if the variable is set (and the kind has a
+/// conventional folder). Whether the folder exists is left to the loader, which names what is missing.
 pub fn dir_from_env(kind: DatasetKind) -> Option<PathBuf> {
     let root = std::env::var_os(DATA_ENV)?;
     Some(Path::new(&root).join(kind.conventional_dir()?))
@@ -476,8 +514,8 @@ pub struct LoadOptions {
 }
 
 /// Loads both splits of `kind` from `dir`, the folder that holds the data set's files (for
-/// CIFAR-10 the `cifar-10-batches-bin` folder itself). `dir` is ignored for
-/// [`DatasetKind::Synthetic`].
+/// CIFAR-10 the `cifar-10-batches-bin` folder itself; for an image folder the one holding
+/// `train/` and `test/`). `dir` is ignored for [`DatasetKind::Synthetic`].
 pub fn load(kind: DatasetKind, dir: &Path, options: &LoadOptions) -> Result<Split, DataError> {
     match kind {
         DatasetKind::Cifar10 => cifar10::load(dir),
@@ -487,6 +525,8 @@ pub fn load(kind: DatasetKind, dir: &Path, options: &LoadOptions) -> Result<Spli
             mnist::load(dir, mnist::MnistFlavour::Fashion, options.mnist_resize)
         }
         DatasetKind::Synthetic => Ok(synthetic::generate(&options.synthetic)),
+        DatasetKind::ImageFolder => image_folder::load(dir),
+        DatasetKind::Npy => npy::load(dir),
     }
 }
 

@@ -4,6 +4,7 @@
 //! ```toml
 //! seed = 0
 //! dataset = "cifar10"            # cifar10 | svhn | mnist | fashion_mnist | synthetic
+//!                                # | image_folder | npy (your own files, in data_dir)
 //! data_dir = "/data/cifar-10-batches-bin"
 //! condition = "full_pad"         # a preset; a [schedule] table replaces it
 //! epochs = 50
@@ -297,10 +298,11 @@ impl Config {
             .unwrap_or_else(|| self.condition.schedule())
     }
 
-    /// The cortex widths for this data set.
-    pub fn architecture(&self) -> Architecture {
+    /// The cortex widths for images of `image_channels` channels (the loaded data set's
+    /// [`crate::data::Dataset::channels`]; [`DatasetKind::channels`] when known beforehand).
+    pub fn architecture(&self, image_channels: usize) -> Architecture {
         Architecture {
-            image_channels: self.dataset.channels(),
+            image_channels,
             nf: self.model.nf,
             nz: self.model.nz,
             leak: self.model.leak,
@@ -325,13 +327,26 @@ impl Config {
         self.out_dir.join(self.resolved_run_name())
     }
 
-    /// The data directory: `data_dir`, else `$PADSIM_DATA/<the data set's usual folder>`.
+    /// The data directory: `data_dir`, else `$PADSIM_DATA/<the data set's usual folder>`
+    /// (your own sets, `image_folder` and `npy`, need `data_dir`).
     pub fn resolved_data_dir(&self) -> Result<PathBuf, ConfigError> {
         if let Some(dir) = &self.data_dir {
             return Ok(dir.clone());
         }
         if self.dataset == DatasetKind::Synthetic {
             return Ok(PathBuf::new());
+        }
+        if self.dataset.is_own_data() {
+            let layout = match self.dataset {
+                DatasetKind::ImageFolder => {
+                    "train/ and test/, one sub-folder of PNG images per class"
+                }
+                _ => "train_images.npy, train_labels.npy, test_images.npy and test_labels.npy",
+            };
+            return Err(ConfigError::Invalid(format!(
+                "dataset '{}' reads your own files: set data_dir (or pass --data-dir DIR) to the folder holding {layout}",
+                self.dataset
+            )));
         }
         let folder = self
             .dataset
@@ -462,6 +477,20 @@ mod tests {
         let c = Config::from_toml(text).unwrap();
         assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
         assert_eq!(c.conductor.get("rem").unwrap().feedback_sign, 1.0);
+    }
+
+    #[test]
+    fn own_data_sets_need_a_data_dir_and_take_channels_from_their_files() {
+        let c = Config::from_toml("dataset = \"image_folder\"").unwrap();
+        let err = c.resolved_data_dir().unwrap_err().to_string();
+        assert!(
+            err.contains("image_folder") && err.contains("data_dir"),
+            "{err}"
+        );
+        assert_eq!(c.dataset.channels(), None);
+        let c = Config::from_toml("dataset = \"npy\"\ndata_dir = \"/d\"").unwrap();
+        assert_eq!(c.resolved_data_dir().unwrap(), PathBuf::from("/d"));
+        assert_eq!(c.architecture(1).image_channels, 1);
     }
 
     #[test]

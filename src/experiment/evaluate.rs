@@ -33,6 +33,8 @@ use std::time::Instant;
 pub struct EvalReport {
     /// Epochs of training the encoder had (0 = untrained).
     pub epoch: usize,
+    /// Classes the probes told apart (their output units; chance accuracy is 1/classes).
+    pub classes: usize,
     /// SGD probe, training-set accuracy (fraction).
     pub linear_train_accuracy: f64,
     /// SGD probe, test-set accuracy.
@@ -85,8 +87,7 @@ pub fn evaluate(
     return_freed_memory();
     let classes = split
         .train
-        .class_names()
-        .len()
+        .classes()
         .max(1 + split.train.labels().iter().copied().max().unwrap_or(0) as usize);
     let batch = config.feature_batch;
     let train = encode(encoder, &split.train, batch, None);
@@ -152,6 +153,7 @@ pub fn evaluate(
     let pca_occluded = pca.project(test_occluded.slice(s![..n, ..]));
     EvalReport {
         epoch,
+        classes,
         linear_train_accuracy,
         linear_test_accuracy: linear.accuracy(test.z.view(), test_labels),
         converged_train_accuracy,
@@ -191,6 +193,7 @@ pub fn record(run_file: &RunFile, report: &EvalReport) -> Result<(), RecordError
         .position(|&e| e == report.epoch as i64)
         .unwrap_or(epochs.len());
     run_file.write_i64_at("eval/epoch", row, report.epoch as i64)?;
+    run_file.write_i64_at("eval/classes", row, report.classes as i64)?;
     for (path, value) in [
         ("eval/linear/train_accuracy", report.linear_train_accuracy),
         ("eval/linear/test_accuracy", report.linear_test_accuracy),

@@ -15,6 +15,9 @@
 //!
 //! Groups: runs of the same data set whose configurations agree in everything that changes
 //! results (all but seed, epochs, threads, folders, evaluation frequency and what is recorded).
+//! Runs on your own data are named by kind and data folder (`image_folder-flowers`), so two
+//! own data sets never share a group. Chance lines follow each data set's number of classes
+//! (`/eval/classes`; none across data sets whose counts differ).
 //! Runs of one condition that differ otherwise (e.g. in plasticity rules) form separate groups
 //! labelled with what differs (`full_pad (plasticity.feedforward=feedback_alignment)`), so no
 //! table averages across different experiments. A seed counted twice in a group (a copied run)
@@ -30,7 +33,7 @@
 use super::config::Config;
 use super::runner::RUN_FILE;
 use crate::brain::schedule::Condition;
-use crate::data::{DatasetKind, NUM_CLASSES};
+use crate::data::DatasetKind;
 use crate::record::figures::{self, BandSeries, Bar, BarPanel, BarSeries};
 use crate::record::{RecordError, RunFile};
 use std::collections::BTreeMap;
@@ -160,6 +163,8 @@ pub struct Group {
     pub occlusion_converged: Vec<Summary>,
     /// The [`GEOMETRY_MEASURES`], in that order.
     pub geometry: Vec<Summary>,
+    /// Classes of the data set (chance accuracy is 1/classes); 0 when its runs disagree.
+    pub classes: usize,
     /// SGD probe test accuracy at every epoch (up to `epoch`) all the group's runs were
     /// evaluated at: the course of training (the paper's Fig 4 draws it).
     pub linear_test_by_epoch: Vec<(i64, Summary)>,
@@ -225,6 +230,9 @@ struct Evaluations {
     /// The same as flat `key = value` pairs, to name what differs between variants.
     settings: BTreeMap<String, String>,
     epochs: Vec<i64>,
+    /// Classes of the data set (`/eval/classes`; 10 in files written before it was recorded,
+    /// when every data set had ten).
+    classes: usize,
     linear_test: Vec<f64>,
     linear_train: Vec<f64>,
     converged_test: Vec<f64>,
@@ -263,7 +271,7 @@ fn read_evaluations(path: &Path) -> Result<Evaluations, String> {
         format!("{e} (a run still training? its file is locked while it runs; set HDF5_USE_FILE_LOCKING=FALSE to read it anyway)")
     })?;
     let attribute = |name: &str| run.attribute(name).map_err(|e| e.to_string());
-    let dataset = attribute("dataset")?;
+    let mut dataset = attribute("dataset")?;
     let condition = attribute("condition")?;
     let seed: u64 = attribute("seed")?
         .parse()
@@ -272,6 +280,9 @@ fn read_evaluations(path: &Path) -> Result<Evaluations, String> {
     let config = Config::from_toml(&config_text).map_err(|e| {
         format!("its stored configuration does not parse (written by another padsim version?): {e}")
     })?;
+    if let Some(label) = own_data_label(&config) {
+        dataset = label;
+    }
     let variant_config = comparable(&config);
     let variant = variant_config.to_toml();
     let mut settings = BTreeMap::new();
@@ -294,6 +305,16 @@ fn read_evaluations(path: &Path) -> Result<Evaluations, String> {
         } else {
             Ok(vec![f64::NAN; rows])
         }
+    };
+    let classes = if run.contains("eval/classes") {
+        let counts = run.read_i64_1d("eval/classes").map_err(|e| e.to_string())?;
+        counts
+            .iter()
+            .rev()
+            .find(|&&c| c > 0)
+            .map_or(0, |&c| c as usize)
+    } else {
+        crate::data::NUM_CLASSES
     };
     let mut linear_test = read_1d("eval/linear/test_accuracy")?;
     linear_test.resize(rows, f64::NAN);
@@ -338,6 +359,7 @@ fn read_evaluations(path: &Path) -> Result<Evaluations, String> {
             .collect::<Result<_, _>>()?,
         occlusion_levels,
         epochs,
+        classes,
     })
 }
 
@@ -376,8 +398,9 @@ pub fn learning_summary(run_file: &Path) -> Result<Option<String>, String> {
     let mut out = format!(
         "{:<40}{}\n",
         format!(
-            "test accuracy ({NUM_CLASSES} classes, chance {:.0}%)",
-            100.0 / NUM_CLASSES as f64
+            "test accuracy ({} classes, chance {:.0}%)",
+            evaluations.classes,
+            100.0 / evaluations.classes as f64
         ),
         columns
             .iter()
@@ -407,6 +430,33 @@ pub fn learning_summary(run_file: &Path) -> Result<Option<String>, String> {
         format!("{:.3}", m.geometry[4])
     });
     Ok(Some(out))
+}
+
+/// The name a run on your own data is reported under: the kind and the name of its data
+/// folder (`image_folder-flowers`, characters other than letters, digits, `-`, `_` and `.`
+/// replaced by `_`), so that runs on different own data sets are never summarised together
+/// (and runs on the same folder staged at different paths are). `None` for the built-in sets.
+fn own_data_label(config: &Config) -> Option<String> {
+    if !config.dataset.is_own_data() {
+        return None;
+    }
+    let folder = config
+        .data_dir
+        .as_deref()
+        .and_then(Path::file_name)
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folder: String = folder
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Some(format!("{}-{folder}", config.dataset))
 }
 
 /// The configuration with what does not change a run's results set to fixed values: seed,
@@ -610,6 +660,7 @@ pub fn build(root: &Path, epoch: Option<i64>) -> Result<Report, ReportError> {
         let runs: Vec<&Evaluations> = counted.iter().map(|(run, _)| *run).collect();
         group.linear_test_by_epoch = course(&runs, chosen, |run| &run.linear_test);
         group.converged_test_by_epoch = course(&runs, chosen, |run| &run.converged_test);
+        group.classes = common_classes(runs.iter().map(|run| run.classes));
         groups.push(group);
     }
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -617,6 +668,29 @@ pub fn build(root: &Path, epoch: Option<i64>) -> Result<Report, ReportError> {
         root: root.to_path_buf(),
         groups,
         skipped,
+    })
+}
+
+/// The class count all of `counts` agree on; 0 (no chance level) when they differ or are none.
+fn common_classes(mut counts: impl Iterator<Item = usize>) -> usize {
+    let first = counts.next().unwrap_or(0);
+    if counts.all(|c| c == first) {
+        first
+    } else {
+        0
+    }
+}
+
+/// The chance line of a figure for `classes` classes (none for 0), e.g. `chance (10%)`.
+fn chance_reference(classes: usize) -> Option<(f64, String)> {
+    (classes > 0).then(|| {
+        let percent = 100.0 / classes as f64;
+        let label = if 100 % classes == 0 {
+            format!("chance ({}%)", 100 / classes)
+        } else {
+            format!("chance ({percent:.1}%)")
+        };
+        (percent, label)
     })
 }
 
@@ -675,6 +749,7 @@ fn summarise(
             .collect(),
         linear_test_by_epoch: Vec::new(),
         converged_test_by_epoch: Vec::new(),
+        classes: 0,
         dataset,
         condition,
         epoch,
@@ -1288,11 +1363,8 @@ fn bar_panel(
 /// Draws the report's figures into `dir`; returns their file names.
 pub fn render_figures(report: &Report, dir: &Path) -> Result<Vec<String>, ReportError> {
     let mut written = Vec::new();
-    let classes = 10;
-    let chance = Some((
-        100.0 / classes as f64,
-        format!("chance ({}%)", 100 / classes),
-    ));
+    // One chance line across data sets only if they have the same number of classes.
+    let chance = chance_reference(common_classes(report.groups.iter().map(|g| g.classes)));
     let name = "fig4_linear_separability.png";
     figures::bar_chart(
         &dir.join(name),
@@ -1318,6 +1390,8 @@ pub fn render_figures(report: &Report, dir: &Path) -> Result<Vec<String>, Report
     )?;
     written.push(name.to_string());
 
+    let classes_of =
+        |dataset: &str| common_classes(report.groups_of(dataset).map(|group| group.classes));
     for dataset in report.datasets() {
         let name = format!("fig4_linear_separability_epochs_{dataset}.png");
         let series = band_series(report, &dataset, |group| {
@@ -1331,7 +1405,7 @@ pub fn render_figures(report: &Report, dir: &Path) -> Result<Vec<String>, Report
             &dir.join(&name),
             &format!("Linear separability over training, {dataset} (SGD probe, mean ± SEM)"),
             &series,
-            classes,
+            classes_of(&dataset),
         )?;
         written.push(name);
     }
@@ -1350,7 +1424,7 @@ pub fn render_figures(report: &Report, dir: &Path) -> Result<Vec<String>, Report
             &dir.join(&name),
             &format!("Occlusion robustness, {dataset} (SGD probe, mean ± SEM)"),
             &series,
-            classes,
+            classes_of(&dataset),
         )?;
         written.push(name);
     }
@@ -1497,6 +1571,7 @@ mod tests {
             variant: variant_config.to_toml(),
             settings,
             epochs: vec![],
+            classes: 10,
             linear_test: vec![],
             linear_train: vec![],
             converged_test: vec![],
@@ -1506,6 +1581,26 @@ mod tests {
             occlusion_converged: vec![],
             geometry: vec![],
         }
+    }
+
+    #[test]
+    fn own_data_is_reported_by_folder_and_chance_follows_the_class_count() {
+        let mut config = Config::default();
+        assert_eq!(own_data_label(&config), None);
+        config.dataset = DatasetKind::ImageFolder;
+        config.data_dir = Some(PathBuf::from("/data/my flowers/"));
+        assert_eq!(own_data_label(&config).unwrap(), "image_folder-my_flowers");
+        config.dataset = DatasetKind::Npy;
+        config.data_dir = Some(PathBuf::from("/scratch/x/cells.v2"));
+        assert_eq!(own_data_label(&config).unwrap(), "npy-cells.v2");
+
+        assert_eq!(common_classes([3, 3].into_iter()), 3);
+        assert_eq!(common_classes([3, 10].into_iter()), 0);
+        assert_eq!(common_classes(std::iter::empty()), 0);
+        assert_eq!(chance_reference(10).unwrap(), (10.0, "chance (10%)".into()));
+        let (y, label) = chance_reference(3).unwrap();
+        assert!((y - 100.0 / 3.0).abs() < 1e-12 && label == "chance (33.3%)");
+        assert_eq!(chance_reference(0), None);
     }
 
     #[test]

@@ -208,10 +208,23 @@ pub fn epoch_order(seed: u64, epoch: usize, len: usize) -> Vec<usize> {
 }
 
 /// A configured brain, not yet trained, with its plasticity rules installed. Fails if
-/// `plasticity.areas` names an unknown area.
+/// `plasticity.areas` names an unknown area, or if the data set's image channels are only
+/// known from its files (`image_folder`, `npy`: use [`build_brain_for`] with the loaded set's
+/// channels).
 pub fn build_brain(config: &Config) -> Result<Brain, ConfigError> {
+    let channels = config.dataset.channels().ok_or_else(|| {
+        ConfigError::Invalid(format!(
+            "the image channels of dataset '{}' follow its files: load them and build the brain with build_brain_for",
+            config.dataset
+        ))
+    })?;
+    build_brain_for(config, channels)
+}
+
+/// [`build_brain`] for images of `image_channels` channels (the loaded data set's).
+pub fn build_brain_for(config: &Config, image_channels: usize) -> Result<Brain, ConfigError> {
     let mut brain = Brain::new(
-        &config.architecture(),
+        &config.architecture(image_channels),
         config.resolved_schedule(),
         config.optimiser,
         config.seed,
@@ -237,8 +250,10 @@ pub fn train(config: &Config, options: TrainOptions) -> Result<RunSummary, Train
 
 fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, TrainError> {
     let started = Instant::now();
-    let mut brain = build_brain(config)?;
+    // The data first: the brain's input channels follow it. (Every random stream is named, so
+    // the order does not change any number.)
     let split = data::load(config.dataset, &config.resolved_data_dir()?, &config.data)?;
+    let mut brain = build_brain_for(config, split.train.channels())?;
     let train_set = &split.train;
     let batch = config.batch_size;
     let cycles_per_epoch =
@@ -724,7 +739,7 @@ pub fn evaluate_run(
         .expect("a thread pool");
     pool.install(|| {
         let split = data::load(config.dataset, &config.resolved_data_dir()?, &config.data)?;
-        let mut brain = build_brain(&config)?;
+        let mut brain = build_brain_for(&config, split.train.channels())?;
         // The checkpoint is dropped once restored: it would double the brain's memory during
         // the evaluation.
         let (epoch, mid_epoch) = match checkpoint {

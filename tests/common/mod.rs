@@ -1,6 +1,9 @@
-//! Shared helpers of the integration tests: the golden PyTorch vectors in tests/data/golden.
+//! Shared helpers of the integration tests: the golden PyTorch vectors in tests/data/golden,
+//! and writers of image-folder and `.npy` data sets ([`own_data`]).
 
 #![allow(dead_code)]
+
+pub mod own_data;
 
 use ndarray::ArrayD;
 use ndarray_npy::read_npy;
