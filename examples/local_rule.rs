@@ -72,7 +72,10 @@ impl PlasticityRule for HebbianBackprop {
 }
 
 const SEED: u64 = 0;
-const ETA: f32 = 1.0;
+/// Strong enough for the Hebbian term to show through Adam's normalised steps on the built-in
+/// shapes (dark backgrounds, so little activity to correlate): after 40 cycles V1's mean
+/// filter norm is 0.159 with backprop alone and 0.171, 0.180, 0.194 with η = 3, 5, 10.
+const ETA: f32 = 5.0;
 const BATCH: usize = 32;
 const CYCLES: usize = 40;
 
