@@ -23,7 +23,7 @@
 //! The pixel part already is CHW, so a record's 3,072 pixel bytes are copied unchanged into
 //! the NCHW image buffer; the labels go to their own vector.
 
-use super::{file_error, read_file, DataError, Dataset, Split, IMAGE_SIDE, NUM_CLASSES};
+use super::{file_error, read_name_lines, DataError, Dataset, Split, IMAGE_SIDE, NUM_CLASSES};
 use rayon::prelude::*;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -227,21 +227,9 @@ fn read_records(
 /// Reads `batches.meta.txt`: one class name per line, blank lines ignored. A missing file
 /// gives the standard names; a file with other than ten names is an error.
 pub fn read_class_names(path: &Path) -> Result<Vec<String>, DataError> {
-    let bytes = match read_file(path, "CIFAR-10 class names") {
-        Ok(bytes) => bytes,
-        Err(DataError::Missing { .. }) => {
-            return Ok(CLASS_NAMES.iter().map(|s| s.to_string()).collect())
-        }
-        Err(other) => return Err(other),
+    let Some(names) = read_name_lines(path, "CIFAR-10 class names")? else {
+        return Ok(CLASS_NAMES.iter().map(|s| s.to_string()).collect());
     };
-    let text = String::from_utf8(bytes)
-        .map_err(|e| DataError::format(path, format!("not UTF-8 text ({e})")))?;
-    let names: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_string)
-        .collect();
     if names.len() != NUM_CLASSES {
         return Err(DataError::format(
             path,

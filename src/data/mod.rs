@@ -141,6 +141,28 @@ pub(crate) fn read_file(path: &Path, expected: &str) -> Result<Vec<u8>, DataErro
     std::fs::read(path).map_err(|source| file_error(path, expected, source))
 }
 
+/// The non-blank lines of a text file of names, one per line, trimmed; `None` if there is no
+/// such file (`expected` describes it in other errors).
+pub(crate) fn read_name_lines(
+    path: &Path,
+    expected: &str,
+) -> Result<Option<Vec<String>>, DataError> {
+    let bytes = match read_file(path, expected) {
+        Ok(bytes) => bytes,
+        Err(DataError::Missing { .. }) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    let text = String::from_utf8(bytes)
+        .map_err(|e| DataError::format(path, format!("not UTF-8 text ({e})")))?;
+    Ok(Some(
+        text.lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect(),
+    ))
+}
+
 /// The error of a failed open or read of `path`: [`DataError::Missing`] (quoting `expected`)
 /// when there is no such file, [`DataError::Io`] otherwise.
 pub(crate) fn file_error(path: &Path, expected: &str, source: io::Error) -> DataError {

@@ -31,7 +31,7 @@
 //! outside the classes.
 
 use super::resize::Bilinear;
-use super::{file_error, read_file, DataError, Dataset, Split, IMAGE_SIDE};
+use super::{file_error, read_name_lines, DataError, Dataset, Split, IMAGE_SIDE};
 use ndarray::ArrayD;
 use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement};
@@ -288,19 +288,9 @@ fn to_u8_labels(
 
 /// `class_names.txt`: one name per line, blank lines skipped; `None` if there is no such file.
 pub fn read_class_names(path: &Path) -> Result<Option<Vec<String>>, DataError> {
-    let bytes = match read_file(path, "class names, one per line") {
-        Ok(bytes) => bytes,
-        Err(DataError::Missing { .. }) => return Ok(None),
-        Err(other) => return Err(other),
+    let Some(names) = read_name_lines(path, "class names, one per line")? else {
+        return Ok(None);
     };
-    let text = String::from_utf8(bytes)
-        .map_err(|e| DataError::format(path, format!("not UTF-8 text ({e})")))?;
-    let names: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_string)
-        .collect();
     if !(2..=256).contains(&names.len()) {
         return Err(DataError::format(
             path,
