@@ -21,6 +21,11 @@ Run (from /work/main):
     /tmp/torchenv/bin/python benches/pytorch_cycle.py --threads 2 --batch 64
     /tmp/torchenv/bin/python benches/pytorch_cycle.py --threads 2 --encoder-forward   # E only, B=1000
     /tmp/torchenv/bin/python benches/pytorch_cycle.py --flops                          # conv FLOPs/cycle
+    /tmp/torchenv/bin/python benches/pytorch_cycle.py --threads 2 --batch 64 --bf16    # autocast bf16
+
+`--bf16` runs each cycle (or E forward) under `torch.autocast("cpu", dtype=torch.bfloat16)` in
+channels-last layout: convolutions and linear layers in bfloat16 through oneDNN (AMX or AVX-512
+BF16 where the CPU has them), weights, Adam state and losses in f32.
 
 Output: one `repeat=i cycles_per_s=... images_per_s=...` line per repeat, then
 `median_cycles_per_s=...` (or `median_images_per_s=...` with --encoder-forward).
@@ -217,11 +222,15 @@ def main():
     ap.add_argument("--channels-last", action="store_true", help="NHWC weights and inputs")
     ap.add_argument("--encoder-forward", action="store_true", help="time E forward only, no_grad")
     ap.add_argument("--flops", action="store_true", help="count conv FLOPs of one cycle and exit")
+    ap.add_argument("--bf16", action="store_true",
+                    help="CPU autocast to bfloat16 (implies --channels-last)")
     args = ap.parse_args()
+    args.channels_last = args.channels_last or args.bf16
     batch = args.batch or (1000 if args.encoder_forward else 64)
     torch.set_num_threads(args.threads)
     print(f"# torch {torch.__version__} threads={torch.get_num_threads()} batch={batch} "
-          f"channels_last={args.channels_last} mode={'encoder-forward' if args.encoder_forward else 'cycle'}")
+          f"channels_last={args.channels_last} bf16={args.bf16} "
+          f"mode={'encoder-forward' if args.encoder_forward else 'cycle'}")
     if args.flops:
         return count_flops(batch, args.channels_last)
 
@@ -230,7 +239,7 @@ def main():
         x = make_inputs(batch, args.channels_last)[0][0]
 
         def step(n):
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
                 for _ in range(n):
                     enc(x)
     else:
@@ -238,7 +247,8 @@ def main():
         state = [enc, gen, opt_e, opt_g, None]  # z_prev = None: the first cycle mixes 0.5 z + 0.5 n
 
         def step(n):
-            run_cycles(state, inputs, n)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                run_cycles(state, inputs, n)
 
     step(args.warmup)
     rates = []
