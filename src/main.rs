@@ -143,6 +143,9 @@ struct TrainArgs {
     /// Worker threads (0 = one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Operands of the synaptic products: f32 (default) or bf16 (f32 accumulation).
+    #[arg(long, value_name = "f32|bf16")]
+    precision: Option<String>,
     /// Output folder (one sub-folder per run).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -183,6 +186,13 @@ fn load_config(args: &TrainArgs) -> Result<Config, String> {
     }
     if let Some(v) = args.threads {
         config.threads = v;
+    }
+    if let Some(v) = &args.precision {
+        config.precision = match v.as_str() {
+            "f32" => padsim::experiment::config::Precision::F32,
+            "bf16" => padsim::experiment::config::Precision::Bf16,
+            other => return Err(format!("--precision {other}: expected f32 or bf16")),
+        };
     }
     if let Some(v) = &args.out {
         config.out_dir = v.clone();

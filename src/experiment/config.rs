@@ -36,6 +36,7 @@ use crate::data::{DatasetKind, LoadOptions};
 use crate::eval::geometry::GeometryConfig;
 use crate::eval::logistic::LogisticConfig;
 use crate::eval::probe::ProbeConfig;
+pub use crate::kernels::gemm::Precision;
 use crate::plasticity::{Optimisers, PlasticityConfig};
 use std::path::{Path, PathBuf};
 
@@ -65,6 +66,9 @@ pub struct Config {
     pub max_cycles_per_epoch: Option<usize>,
     /// Worker threads; 0 = one per core.
     pub threads: usize,
+    /// Operands of the synaptic products (convolutions): `f32`, or `bf16` (bfloat16 operands,
+    /// f32 accumulation; weights, Adam state and everything else stay f32).
+    pub precision: Precision,
     /// Directory that receives one folder per run.
     pub out_dir: PathBuf,
     /// The run's folder name; empty = `<dataset>_<condition>_seed<seed>`.
@@ -132,6 +136,18 @@ impl Default for EvalConfig {
             pca_points: 1000,
             feature_batch: 250,
         }
+    }
+}
+
+impl Config {
+    /// A pool of `threads` workers whose f32 products run at this configuration's precision.
+    pub fn thread_pool(&self) -> rayon::ThreadPool {
+        let precision = self.precision;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .start_handler(move |_| crate::kernels::gemm::set_thread_precision(precision))
+            .build()
+            .expect("a thread pool of the requested size")
     }
 }
 
@@ -230,6 +246,7 @@ impl Default for Config {
             batch_size: 64,
             max_cycles_per_epoch: None,
             threads: 0,
+            precision: Precision::F32,
             out_dir: PathBuf::from("runs"),
             run_name: String::new(),
             model: ModelConfig::default(),

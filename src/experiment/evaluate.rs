@@ -16,12 +16,14 @@
 
 use super::config::EvalConfig;
 use crate::cortex::FeedforwardPathway;
+use crate::data::Dataset;
 use crate::data::Split;
 use crate::eval::features::{encode, Occlusion};
 use crate::eval::geometry::{latent_geometry, Geometry};
 use crate::eval::logistic::fit_converged_probe_in_place;
 use crate::eval::pca::pca_2d;
 use crate::eval::probe::train_sgd_probe;
+use crate::kernels::gemm::{thread_precision, with_pool_precision, Precision};
 use crate::record::figures::{self, Series};
 use crate::record::{RecordError, RunFile};
 use ndarray::{s, Array2};
@@ -90,87 +92,95 @@ pub fn evaluate(
         .classes()
         .max(1 + split.train.labels().iter().copied().max().unwrap_or(0) as usize);
     let batch = config.feature_batch;
-    let train = encode(encoder, &split.train, batch, None);
-    let test = encode(encoder, &split.test, batch, None);
-    // The encoder's patch buffers are dead now; the probes need room.
-    return_freed_memory();
-    let extracted = (split.train.len() + split.test.len()) as f64;
-    let images_per_second = extracted
-        / (split.train.len() as f64 / train.images_per_second
-            + split.test.len() as f64 / test.images_per_second);
-
-    let (train_labels, test_labels) = (split.train.labels(), split.test.labels());
-    let probe_config = crate::eval::probe::ProbeConfig {
-        seed,
-        ..config.probe.clone()
+    // Features at the run's precision (its pool's); the probes, the geometry and the PCA, the
+    // measuring instruments, always in f32.
+    let precision = thread_precision();
+    let features = |set: &Dataset, occlusion: Option<&Occlusion>| {
+        with_pool_precision(precision, || encode(encoder, set, batch, occlusion))
     };
-    let linear = train_sgd_probe(train.z.view(), train_labels, classes, &probe_config);
-    let linear_train_accuracy = linear.accuracy(train.z.view(), train_labels);
-    // The training features are handed over: the probe standardises them in place.
-    let (converged, converged_train_accuracy) =
-        fit_converged_probe_in_place(train.z, train_labels, classes, &config.converged);
-    let levels: Vec<f64> = (0..config.occlusion_levels)
-        .map(|i| i as f64 / (config.occlusion_levels - 1) as f64)
-        .collect();
-    let mut occlusion_linear = Vec::with_capacity(levels.len());
-    let mut occlusion_converged = Vec::with_capacity(levels.len());
-    for (i, &p) in levels.iter().enumerate() {
-        let z = if p == 0.0 {
-            test.z.clone()
-        } else {
-            let occlusion = Occlusion {
-                tile: config.occlusion_tile,
-                p,
-                seed,
-                purpose: format!("eval/occlusion/{i}"),
-            };
-            encode(encoder, &split.test, batch, Some(&occlusion)).z
+    with_pool_precision(Precision::F32, || {
+        let train = features(&split.train, None);
+        let test = features(&split.test, None);
+        // The encoder's patch buffers are dead now; the probes need room.
+        return_freed_memory();
+        let extracted = (split.train.len() + split.test.len()) as f64;
+        let images_per_second = extracted
+            / (split.train.len() as f64 / train.images_per_second
+                + split.test.len() as f64 / test.images_per_second);
+
+        let (train_labels, test_labels) = (split.train.labels(), split.test.labels());
+        let probe_config = crate::eval::probe::ProbeConfig {
+            seed,
+            ..config.probe.clone()
         };
-        occlusion_linear.push(linear.accuracy(z.view(), test_labels));
-        occlusion_converged.push(converged.accuracy(z.view(), test_labels));
-    }
+        let linear = train_sgd_probe(train.z.view(), train_labels, classes, &probe_config);
+        let linear_train_accuracy = linear.accuracy(train.z.view(), train_labels);
+        // The training features are handed over: the probe standardises them in place.
+        let (converged, converged_train_accuracy) =
+            fit_converged_probe_in_place(train.z, train_labels, classes, &config.converged);
+        let levels: Vec<f64> = (0..config.occlusion_levels)
+            .map(|i| i as f64 / (config.occlusion_levels - 1) as f64)
+            .collect();
+        let mut occlusion_linear = Vec::with_capacity(levels.len());
+        let mut occlusion_converged = Vec::with_capacity(levels.len());
+        for (i, &p) in levels.iter().enumerate() {
+            let z = if p == 0.0 {
+                test.z.clone()
+            } else {
+                let occlusion = Occlusion {
+                    tile: config.occlusion_tile,
+                    p,
+                    seed,
+                    purpose: format!("eval/occlusion/{i}"),
+                };
+                features(&split.test, Some(&occlusion)).z
+            };
+            occlusion_linear.push(linear.accuracy(z.view(), test_labels));
+            occlusion_converged.push(converged.accuracy(z.view(), test_labels));
+        }
 
-    let occlusion = Occlusion {
-        tile: config.occlusion_tile,
-        p: config.geometry_occlusion,
-        seed,
-        purpose: "eval/geometry".into(),
-    };
-    let test_occluded = encode(encoder, &split.test, batch, Some(&occlusion)).z;
-    let geometry_config = crate::eval::geometry::GeometryConfig {
-        seed,
-        ..config.geometry.clone()
-    };
-    let geometry = latent_geometry(
-        test.z.view(),
-        test_labels,
-        Some(test_occluded.view()),
-        &geometry_config,
-    );
+        let occlusion = Occlusion {
+            tile: config.occlusion_tile,
+            p: config.geometry_occlusion,
+            seed,
+            purpose: "eval/geometry".into(),
+        };
+        let test_occluded = features(&split.test, Some(&occlusion)).z;
+        let geometry_config = crate::eval::geometry::GeometryConfig {
+            seed,
+            ..config.geometry.clone()
+        };
+        let geometry = latent_geometry(
+            test.z.view(),
+            test_labels,
+            Some(test_occluded.view()),
+            &geometry_config,
+        );
 
-    let n = config.pca_points.min(split.test.len());
-    let pca = pca_2d(test.z.slice(s![..n, ..]));
-    let pca_occluded = pca.project(test_occluded.slice(s![..n, ..]));
-    EvalReport {
-        epoch,
-        classes,
-        linear_train_accuracy,
-        linear_test_accuracy: linear.accuracy(test.z.view(), test_labels),
-        converged_train_accuracy,
-        converged_test_accuracy: converged.accuracy(test.z.view(), test_labels),
-        converged_iterations: converged.iterations,
-        converged_gradient_norm: converged.final_gradient_norm,
-        converged: converged.converged,
-        occlusion_levels: levels,
-        occlusion_linear,
-        occlusion_converged,
-        geometry,
-        pca: pca.projection,
-        pca_occluded,
-        pca_labels: test_labels[..n].to_vec(),
-        images_per_second,
-        seconds: started.elapsed().as_secs_f64(),
-    }
+        let n = config.pca_points.min(split.test.len());
+        let pca = pca_2d(test.z.slice(s![..n, ..]));
+        let pca_occluded = pca.project(test_occluded.slice(s![..n, ..]));
+        EvalReport {
+            epoch,
+            classes,
+            linear_train_accuracy,
+            linear_test_accuracy: linear.accuracy(test.z.view(), test_labels),
+            converged_train_accuracy,
+            converged_test_accuracy: converged.accuracy(test.z.view(), test_labels),
+            converged_iterations: converged.iterations,
+            converged_gradient_norm: converged.final_gradient_norm,
+            converged: converged.converged,
+            occlusion_levels: levels,
+            occlusion_linear,
+            occlusion_converged,
+            geometry,
+            pca: pca.projection,
+            pca_occluded,
+            pca_labels: test_labels[..n].to_vec(),
+            images_per_second,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    })
 }
 
 /// Hands the heap memory freed so far back to the system. glibc keeps freed blocks of a grown

@@ -241,11 +241,9 @@ pub fn build_brain_for(config: &Config, image_channels: usize) -> Result<Brain, 
 /// Trains as configured. Runs inside a rayon pool of `config.threads` threads.
 pub fn train(config: &Config, options: TrainOptions) -> Result<RunSummary, TrainError> {
     config.validate()?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.threads)
-        .build()
-        .expect("a thread pool of the requested size");
-    pool.install(|| train_in_pool(config, options))
+    config
+        .thread_pool()
+        .install(|| train_in_pool(config, options))
 }
 
 fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, TrainError> {
@@ -733,11 +731,7 @@ pub fn evaluate_run(
     if let Some(t) = threads {
         config.threads = t;
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.threads)
-        .build()
-        .expect("a thread pool");
-    pool.install(|| {
+    config.thread_pool().install(|| {
         let split = data::load(config.dataset, &config.resolved_data_dir()?, &config.data)?;
         let mut brain = build_brain_for(&config, split.train.channels())?;
         // The checkpoint is dropped once restored: it would double the brain's memory during

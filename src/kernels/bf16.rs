@@ -23,7 +23,10 @@
 //! packed operand that does not change (a weight within a cycle) can be reused. Threads split the
 //! rows of C, never the inner dimension, so results do not depend on the thread count.
 //!
-//! Not yet here (issue 25): the use of this product by the convolutions (`precision = "bf16"`).
+//! Used by every f32 product of a thread whose [`super::gemm::Precision`] is `Bf16` (a run with
+//! `precision = "bf16"` sets it in its pool): both operands are packed at each product, which
+//! costs about as much as the AMX unit saves (issue 25: pack in vector registers, keep packed
+//! weights across a cycle).
 
 use super::gemm::Op;
 use rayon::prelude::*;
@@ -164,22 +167,37 @@ impl PackedA {
         );
         let pairs = k.div_ceil(2).div_ceil(AMX_PAIRS) * AMX_PAIRS;
         let rows = m.div_ceil(AMX_ROWS) * AMX_ROWS;
-        let at = |i: usize, l: usize| -> f32 {
-            if i >= m || l >= k {
-                0.0
-            } else {
-                match op {
-                    Op::Plain => a[i * k + l],
-                    Op::Transposed => a[l * m + i],
-                }
-            }
-        };
         let mut data = vec![0u32; rows * pairs];
-        data.par_chunks_mut(pairs.max(1))
+        if pairs == 0 || m == 0 {
+            return PackedA { m, k, pairs, data };
+        }
+        let used = k.div_ceil(2);
+        // Blocks of 32 rows; within one, the stored operand is read along its rows.
+        data.par_chunks_mut(AMX_ROWS * pairs)
             .enumerate()
-            .for_each(|(i, row)| {
-                for (p, slot) in row.iter_mut().enumerate() {
-                    *slot = pair(at(i, 2 * p), at(i, 2 * p + 1));
+            .for_each(|(block, dst)| {
+                let i0 = block * AMX_ROWS;
+                let valid = m.saturating_sub(i0).min(AMX_ROWS);
+                match op {
+                    Op::Plain => {
+                        for ii in 0..valid {
+                            let src = &a[(i0 + ii) * k..(i0 + ii + 1) * k];
+                            let row = &mut dst[ii * pairs..ii * pairs + used];
+                            for (slot, two) in row.iter_mut().zip(src.chunks(2)) {
+                                *slot = pair(two[0], two.get(1).copied().unwrap_or(0.0));
+                            }
+                        }
+                    }
+                    Op::Transposed => {
+                        for p in 0..used {
+                            let lo = &a[2 * p * m + i0..][..valid];
+                            let hi = (2 * p + 1 < k).then(|| &a[(2 * p + 1) * m + i0..][..valid]);
+                            for ii in 0..valid {
+                                let h = hi.map_or(0.0, |hi| hi[ii]);
+                                dst[ii * pairs + p] = pair(lo[ii], h);
+                            }
+                        }
+                    }
                 }
             });
         PackedA { m, k, pairs, data }
@@ -197,24 +215,34 @@ impl PackedB {
         );
         let pairs = k.div_ceil(2).div_ceil(AMX_PAIRS) * AMX_PAIRS;
         let panels = n.div_ceil(NR);
-        let at = |l: usize, j: usize| -> f32 {
-            if l >= k || j >= n {
-                0.0
-            } else {
-                match op {
-                    Op::Plain => b[l * n + j],
-                    Op::Transposed => b[j * k + l],
-                }
-            }
-        };
         let mut data = vec![0u32; panels * pairs * NR];
-        data.par_chunks_mut((pairs * NR).max(1))
+        if pairs == 0 {
+            return PackedB { k, n, pairs, data };
+        }
+        let used = k.div_ceil(2);
+        data.par_chunks_mut(pairs * NR)
             .enumerate()
             .for_each(|(panel, block)| {
-                for (p, row) in block.chunks_mut(NR).enumerate() {
-                    for (jj, slot) in row.iter_mut().enumerate() {
-                        let j = panel * NR + jj;
-                        *slot = pair(at(2 * p, j), at(2 * p + 1, j));
+                let j0 = panel * NR;
+                let cols = (n - j0).min(NR);
+                match op {
+                    Op::Plain => {
+                        for (p, row) in block.chunks_mut(NR).take(used).enumerate() {
+                            let lo = &b[2 * p * n + j0..][..cols];
+                            let hi = (2 * p + 1 < k).then(|| &b[(2 * p + 1) * n + j0..][..cols]);
+                            for jj in 0..cols {
+                                row[jj] = pair(lo[jj], hi.map_or(0.0, |hi| hi[jj]));
+                            }
+                        }
+                    }
+                    Op::Transposed => {
+                        for jj in 0..cols {
+                            let src = &b[(j0 + jj) * k..(j0 + jj + 1) * k];
+                            for (p, two) in src.chunks(2).enumerate() {
+                                block[p * NR + jj] =
+                                    pair(two[0], two.get(1).copied().unwrap_or(0.0));
+                            }
+                        }
                     }
                 }
             });

@@ -43,6 +43,46 @@ pub fn flops_performed() -> u64 {
 #[cfg(not(feature = "blas"))]
 const BLOCKS_PER_THREAD: usize = 2;
 
+/// The operand precision of f32 products on this thread ([`with_precision`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 operands (the default; PyTorch's and the golden vectors').
+    #[default]
+    F32,
+    /// bfloat16 operands, f32 accumulation ([`super::bf16`]).
+    Bf16,
+}
+
+thread_local! {
+    static PRECISION: std::cell::Cell<Precision> = const { std::cell::Cell::new(Precision::F32) };
+}
+
+/// Sets the precision of this thread's f32 products (a rayon pool sets it in every worker, e.g.
+/// from `ThreadPoolBuilder::start_handler`); f64 products are never rounded.
+pub fn set_thread_precision(precision: Precision) {
+    PRECISION.with(|p| p.set(precision));
+}
+
+/// The precision of this thread's f32 products.
+pub fn thread_precision() -> Precision {
+    PRECISION.with(|p| p.get())
+}
+
+/// Runs `f` with the f32 products of this thread and of every worker of the current rayon pool
+/// in `precision`, then restores this thread's previous setting everywhere.
+pub fn with_pool_precision<R>(precision: Precision, f: impl FnOnce() -> R) -> R {
+    let previous = thread_precision();
+    let set = |p: Precision| {
+        rayon::broadcast(|_| set_thread_precision(p));
+        set_thread_precision(p);
+    };
+    set(precision);
+    let result = f();
+    set(previous);
+    result
+}
+
 /// Products smaller than this many multiply-adds run on one thread: below it, waking the
 /// rayon pool costs more than it saves.
 #[cfg(not(feature = "blas"))]
@@ -118,7 +158,34 @@ pub fn matmul_on<T: Real>(
         c.iter_mut().for_each(|v| *v = alpha * *v);
         return;
     }
+    if thread_precision() == Precision::Bf16 {
+        if let (Some(a), Some(b), Some(alpha)) = (
+            as_f32(a),
+            as_f32(b),
+            (&alpha as &dyn std::any::Any).downcast_ref::<f32>(),
+        ) {
+            let c = as_f32_mut(c).expect("c has a's type");
+            let pa = super::bf16::PackedA::new(m, k, a, op_a);
+            let pb = super::bf16::PackedB::new(k, n, b, op_b);
+            super::bf16::matmul_bf16(super::bf16::Bf16Path::detect(), &pa, &pb, *alpha, c);
+            return;
+        }
+    }
     backend::matmul(threads, m, n, k, a, op_a, b, op_b, alpha, c);
+}
+
+/// `x` as f32 if `T` is f32.
+fn as_f32<T: Real>(x: &[T]) -> Option<&[f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // SAFETY: T is f32, checked just above.
+        .then(|| unsafe { std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()) })
+}
+
+/// `x` as f32 if `T` is f32.
+fn as_f32_mut<T: Real>(x: &mut [T]) -> Option<&mut [f32]> {
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        // SAFETY: T is f32, checked just above.
+        .then(|| unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr() as *mut f32, x.len()) })
 }
 
 /// Row and column strides of a row-major operand stored `rows×cols`, used as `op(stored)`.
