@@ -257,35 +257,3 @@ fn the_built_in_shapes_show_what_pad_learns_within_the_main_commands_two_epochs(
     );
     assert!(sgd[1] > 0.15, "SGD probe: {sgd:?}");
 }
-
-/// `precision = "bf16"`: the run trains and evaluates with bfloat16 products, gives the same
-/// bits on 1 and 2 threads, and other numbers than f32.
-#[test]
-fn bf16_precision_trains_repeatably_on_any_thread_count_and_differs_from_f32() {
-    let root = tempfile::tempdir().unwrap();
-    let run = |precision: &str, threads: usize| -> Vec<u64> {
-        let mut config =
-            Config::from_toml(&format!("precision = \"{precision}\"\n{CONFIG}")).unwrap();
-        config.out_dir = root.path().join(format!("{precision}_{threads}"));
-        config.threads = threads;
-        config.epochs = 1;
-        experiment::train(&config, TrainOptions::default()).unwrap();
-        let run = RunFile::open_read(config.run_dir().join("run.h5")).unwrap();
-        let mut bits: Vec<u64> = run
-            .read_losses("wake", "reconstruction")
-            .unwrap()
-            .iter()
-            .map(|v| v.to_bits())
-            .collect();
-        bits.extend(
-            run.read_f64_1d("eval/converged/test_accuracy")
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits()),
-        );
-        bits
-    };
-    let bf16 = run("bf16", 1);
-    assert_eq!(bf16, run("bf16", 2));
-    assert_ne!(bf16, run("f32", 1));
-}
