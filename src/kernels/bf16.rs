@@ -90,18 +90,10 @@ pub enum Bf16Path {
 impl Bf16Path {
     /// The fastest path this CPU runs.
     pub fn detect() -> Bf16Path {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if amx::usable() {
-                return Bf16Path::Amx;
-            }
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512bf16")
-            {
-                return Bf16Path::Avx512Bf16;
-            }
-        }
-        Bf16Path::Portable
+        [Bf16Path::Amx, Bf16Path::Avx512Bf16]
+            .into_iter()
+            .find(|path| path.available())
+            .unwrap_or(Bf16Path::Portable)
     }
 
     /// Whether this CPU can run the path.

@@ -43,7 +43,8 @@ pub fn flops_performed() -> u64 {
 #[cfg(not(feature = "blas"))]
 const BLOCKS_PER_THREAD: usize = 2;
 
-/// The operand precision of f32 products on this thread ([`with_precision`]).
+/// The operand precision of f32 products on this thread ([`set_thread_precision`],
+/// [`with_pool_precision`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
@@ -158,34 +159,24 @@ pub fn matmul_on<T: Real>(
         c.iter_mut().for_each(|v| *v = alpha * *v);
         return;
     }
-    if thread_precision() == Precision::Bf16 {
-        if let (Some(a), Some(b), Some(alpha)) = (
-            as_f32(a),
-            as_f32(b),
-            (&alpha as &dyn std::any::Any).downcast_ref::<f32>(),
-        ) {
-            let c = as_f32_mut(c).expect("c has a's type");
-            let pa = super::bf16::PackedA::new(m, k, a, op_a);
-            let pb = super::bf16::PackedB::new(k, n, b, op_b);
-            super::bf16::matmul_bf16(super::bf16::Bf16Path::detect(), &pa, &pb, *alpha, c);
-            return;
-        }
+    if thread_precision() == Precision::Bf16
+        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+    {
+        // SAFETY: T is f32, checked just above: the same slices and scalar, typed as f32.
+        let (a, b, c, alpha) = unsafe {
+            (
+                std::slice::from_raw_parts(a.as_ptr() as *const f32, a.len()),
+                std::slice::from_raw_parts(b.as_ptr() as *const f32, b.len()),
+                std::slice::from_raw_parts_mut(c.as_mut_ptr() as *mut f32, c.len()),
+                *(&alpha as *const T as *const f32),
+            )
+        };
+        let pa = super::bf16::PackedA::new(m, k, a, op_a);
+        let pb = super::bf16::PackedB::new(k, n, b, op_b);
+        super::bf16::matmul_bf16(super::bf16::Bf16Path::detect(), &pa, &pb, alpha, c);
+        return;
     }
     backend::matmul(threads, m, n, k, a, op_a, b, op_b, alpha, c);
-}
-
-/// `x` as f32 if `T` is f32.
-fn as_f32<T: Real>(x: &[T]) -> Option<&[f32]> {
-    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
-        // SAFETY: T is f32, checked just above.
-        .then(|| unsafe { std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()) })
-}
-
-/// `x` as f32 if `T` is f32.
-fn as_f32_mut<T: Real>(x: &mut [T]) -> Option<&mut [f32]> {
-    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
-        // SAFETY: T is f32, checked just above.
-        .then(|| unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr() as *mut f32, x.len()) })
 }
 
 /// Row and column strides of a row-major operand stored `rows×cols`, used as `op(stored)`.
