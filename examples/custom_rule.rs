@@ -78,6 +78,9 @@ impl PlasticityRule for FlippedSigns {
 }
 
 const SEED: u64 = 0;
+/// PAD's network at reduced widths: V1 maps and latent size.
+const NF: usize = 8;
+const NZ: usize = 16;
 const FLIP_PROBABILITY: f64 = 0.25;
 const BATCH: usize = 32;
 const CYCLES: usize = 40;
@@ -97,11 +100,7 @@ fn summary(losses: &CycleLosses) -> String {
 }
 
 fn main() {
-    let architecture = Architecture {
-        nf: 8,
-        nz: 16,
-        ..Architecture::default()
-    };
+    let architecture = Architecture::pad(NF, NZ);
     let data = synthetic::generate(&SyntheticConfig {
         seed: SEED,
         train_size: BATCH * CYCLES,
@@ -120,9 +119,7 @@ fn main() {
     }
 
     println!(
-        "full PAD, nf {}, nz {}, batch {BATCH}; feedforward rule: exact_backprop vs {} (p = {FLIP_PROBABILITY})",
-        architecture.nf,
-        architecture.nz,
+        "full PAD, nf {NF}, nz {NZ}, batch {BATCH}; feedforward rule: exact_backprop vs {} (p = {FLIP_PROBABILITY})",
         flipped.cortex.feedforward.latent.rule.name(),
     );
     for cycle in 0..CYCLES {

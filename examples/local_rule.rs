@@ -72,6 +72,9 @@ impl PlasticityRule for HebbianBackprop {
 }
 
 const SEED: u64 = 0;
+/// PAD's network at reduced widths: V1 maps and latent size.
+const NF: usize = 8;
+const NZ: usize = 16;
 /// Strong enough for the Hebbian term to show through Adam's normalised steps on the built-in
 /// shapes (dark backgrounds, so little activity to correlate): after 40 cycles V1's mean
 /// filter norm is 0.159 with backprop alone and 0.171, 0.180, 0.194 with η = 3, 5, 10.
@@ -85,11 +88,7 @@ fn wake_loss(losses: &CycleLosses, term: &str) -> f64 {
 }
 
 fn main() {
-    let architecture = Architecture {
-        nf: 8,
-        nz: 16,
-        ..Architecture::default()
-    };
+    let architecture = Architecture::pad(NF, NZ);
     let data = synthetic::generate(&SyntheticConfig {
         seed: SEED,
         train_size: BATCH * CYCLES,
@@ -104,8 +103,7 @@ fn main() {
     let v1_start: ArrayD<f32> = exact.cortex.feedforward.trunk.areas[0].weight.value.clone();
 
     println!(
-        "full PAD, nf {}, nz {}, batch {BATCH}; V1, V2, V4 learn by exact_backprop vs hebbian_backprop (η = {ETA})",
-        architecture.nf, architecture.nz
+        "full PAD, nf {NF}, nz {NZ}, batch {BATCH}; V1, V2, V4 learn by exact_backprop vs hebbian_backprop (η = {ETA})"
     );
     println!("cycle  reconstruction (exact, hebbian)   kl (exact, hebbian)");
     for cycle in 0..CYCLES {

@@ -269,11 +269,7 @@ fn built_in_states_through_the_trait_equal_the_phase_methods_the_golden_tests_ch
     // same bits when the phase methods get the replay, mask and noise the states draw.
     use padsim::brain::{Nrem, Rem, Wake};
     use padsim::data::occlusion::nrem_mask;
-    let arch = Architecture {
-        nf: 4,
-        nz: 8,
-        ..Architecture::default()
-    };
+    let arch = Architecture::pad(4, 8);
     let mut by_trait = Brain::new(
         &arch,
         Condition::FullPad.schedule(),

@@ -13,11 +13,7 @@ use padsim::data::synthetic::{generate_split, SplitTag};
 use padsim::plasticity::{AdamConfig, ErrorContext, PlasticityConfig, PlasticityRule, RuleKind};
 
 fn brain_with_dfa(seed: u64) -> Brain {
-    let arch = Architecture {
-        nf: 4,
-        nz: 8,
-        ..Architecture::default()
-    };
+    let arch = Architecture::pad(4, 8);
     let mut brain = Brain::new(
         &arch,
         Condition::FullPad.schedule(),

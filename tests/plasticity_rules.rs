@@ -18,11 +18,7 @@ use padsim::record::{Checkpoint, RunFile};
 use std::path::{Path, PathBuf};
 
 fn architecture() -> Architecture {
-    Architecture {
-        nf: 4,
-        nz: 8,
-        ..Architecture::default()
-    }
+    Architecture::pad(4, 8)
 }
 
 fn brain_with(adam: AdamConfig) -> Brain {

@@ -9,12 +9,7 @@ use padsim::plasticity::{AdamConfig, Optimisers, UnusedParameters};
 use std::collections::BTreeMap;
 
 fn tiny() -> Architecture {
-    Architecture {
-        image_channels: 3,
-        nf: 4,
-        nz: 8,
-        leak: 0.2,
-    }
+    Architecture::pad(4, 8)
 }
 
 fn batch(seed: u64) -> Activity {
@@ -303,12 +298,7 @@ fn same_bits_with_one_and_two_threads() {
             .build()
             .unwrap();
         pool.install(|| {
-            let arch = Architecture {
-                image_channels: 3,
-                nf: 16,
-                nz: 32,
-                leak: 0.2,
-            };
+            let arch = Architecture::pad(16, 32);
             let mut brain = Brain::new(
                 &arch,
                 Condition::FullPad.schedule(),

@@ -104,7 +104,8 @@ pub const INIT_STD: f64 = 0.02;
 
 impl CorticalArea {
     /// A new area with PAD's initialisation drawn from `rng`. `prefix` names the pathway
-    /// (`E` or `G`) in parameter names.
+    /// (`E` or `G`) in parameter names; the bias bound follows PyTorch's fan-in of the
+    /// connectivity (conv: `in·k²`; transposed conv: `out·k²`).
     pub fn new(
         prefix: &str,
         name: &str,
@@ -115,16 +116,40 @@ impl CorticalArea {
         rng: &mut impl Rng,
     ) -> Self {
         let k = geometry.kernel;
-        let (shape, fan_in) = match connectivity {
-            Connectivity::Conv => (
-                [geometry.out_channels, geometry.in_channels, k, k],
-                geometry.in_channels * k * k,
-            ),
+        let fan_in = match connectivity {
+            Connectivity::Conv => geometry.in_channels * k * k,
             // PyTorch computes a ConvTranspose2d's fan_in from weight.shape[1]·k·k.
-            Connectivity::ConvTranspose => (
-                [geometry.in_channels, geometry.out_channels, k, k],
-                geometry.out_channels * k * k,
-            ),
+            Connectivity::ConvTranspose => geometry.out_channels * k * k,
+        };
+        Self::with_fan_in(
+            prefix,
+            name,
+            region,
+            connectivity,
+            geometry,
+            activation,
+            fan_in,
+            rng,
+        )
+    }
+
+    /// [`CorticalArea::new`] with the bias bound `1/√fan_in` given (a dense area's is
+    /// `nn.Linear`'s: its inputs per unit). Weights N(0, [`INIT_STD`]) first, then biases.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_fan_in(
+        prefix: &str,
+        name: &str,
+        region: &str,
+        connectivity: Connectivity,
+        geometry: ConvGeometry,
+        activation: Activation,
+        fan_in: usize,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let k = geometry.kernel;
+        let shape = match connectivity {
+            Connectivity::Conv => [geometry.out_channels, geometry.in_channels, k, k],
+            Connectivity::ConvTranspose => [geometry.in_channels, geometry.out_channels, k, k],
         };
         let weight = crate::rng::normal_array(&shape, INIT_STD, rng);
         let bound = 1.0 / (fan_in as f32).sqrt();

@@ -6,20 +6,19 @@
 //! z  = conv 4/2/0 (V4), flattened (no nonlinearity)      d = σ(conv 4/2/0 (V4))
 //! ```
 //!
+//! Any trunk and heads can be specified ([`super::Architecture`]); the above is PAD's.
+//!
 //! PAD equivalent: the reference's `Encoder` (`conv1..conv3`, `latent`, `dis`).
 
 use super::rule::ErrorContext;
-use super::{
-    Activity, Architecture, Connectivity, CorticalArea, Discriminator, Parameter, Pathway,
-};
-use crate::kernels::{Activation, ConvGeometry};
+use super::{Activity, CorticalArea, Discriminator, Parameter, Pathway};
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2};
-use ndarray_rand::rand::Rng;
 
-/// Encoder: trunk, latent head (IT) and discriminator neurons.
+/// Encoder: trunk, latent head (IT) and discriminator neurons (built by
+/// [`super::Architecture::init`]).
 #[derive(Clone, Debug)]
 pub struct FeedforwardPathway {
-    /// V1, V2, V4.
+    /// The trunk (PAD: V1, V2, V4).
     pub trunk: Pathway,
     /// IT: the latent code.
     pub latent: CorticalArea,
@@ -37,47 +36,7 @@ pub struct Percept {
 }
 
 impl FeedforwardPathway {
-    /// A freshly initialised encoder; draws E's parameters from `rng` in the reference order
-    /// (conv1, conv2, conv3, latent, dis; weight then bias).
-    pub fn new(arch: &Architecture, rng: &mut impl Rng) -> Self {
-        let lrelu = Activation::LeakyRelu(arch.leak);
-        let nf = arch.nf;
-        let down = |i, o| ConvGeometry {
-            in_channels: i,
-            out_channels: o,
-            kernel: 4,
-            stride: 2,
-            padding: 1,
-        };
-        let head = |o| ConvGeometry {
-            in_channels: 4 * nf,
-            out_channels: o,
-            kernel: 4,
-            stride: 2,
-            padding: 0,
-        };
-        let mut area = |name, region, g, act| {
-            CorticalArea::new("E", name, region, Connectivity::Conv, g, act, rng)
-        };
-        let trunk = Pathway {
-            areas: vec![
-                area("conv1", "V1", down(arch.image_channels, nf), lrelu),
-                area("conv2", "V2", down(nf, 2 * nf), lrelu),
-                area("conv3", "V4", down(2 * nf, 4 * nf), lrelu),
-            ],
-        };
-        let latent = area("latent", "IT", head(arch.nz), Activation::Identity);
-        let discriminator = Discriminator {
-            area: area("dis", "discriminator", head(1), Activation::Sigmoid),
-        };
-        FeedforwardPathway {
-            trunk,
-            latent,
-            discriminator,
-        }
-    }
-
-    /// Perceives a batch of images (`[C, N, 32, 32]` activity).
+    /// Perceives a batch of images (`[C, N, side, side]` activity).
     pub fn forward(&mut self, images: &Activity) -> Percept {
         let v4 = self.trunk.forward(images);
         let z = self.latent.forward(v4).to_latent();

@@ -6,6 +6,7 @@
 //! [`Discriminator`]) and the feedback one ([`FeedbackPathway`], the generator G).
 
 mod activity;
+mod architecture;
 mod area;
 mod discriminator;
 mod feedback;
@@ -16,6 +17,9 @@ pub mod rule;
 mod synapses;
 
 pub use activity::Activity;
+pub use architecture::{
+    Architecture, ArchitectureError, AreaKind, AreaLayout, AreaSpec, MapShape, Role, PAD_LEAK,
+};
 pub use area::{release_scratch, Connectivity, CorticalArea, INIT_STD};
 pub use discriminator::{Discriminator, Reality};
 pub use feedback::FeedbackPathway;
@@ -29,32 +33,6 @@ pub use synapses::Parameter;
 
 use ndarray_rand::rand::Rng;
 
-/// Widths of the model.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Architecture {
-    /// Image channels: 3 (colour) or 1 (MNIST-like).
-    pub image_channels: usize,
-    /// Base width: V1 has nf maps, V2 2·nf, V4 4·nf.
-    pub nf: usize,
-    /// Latent size (IT).
-    pub nz: usize,
-    /// LeakyReLU negative slope.
-    pub leak: f64,
-}
-
-impl Default for Architecture {
-    /// PAD's widths: 3 channels, nf 64, nz 256, slope 0.2.
-    fn default() -> Self {
-        Architecture {
-            image_channels: 3,
-            nf: 64,
-            nz: 256,
-            leak: 0.2,
-        }
-    }
-}
-
 /// Both pathways, initialised as the reference does: E's parameters first, then G's, from
 /// one seeded generator.
 #[derive(Clone, Debug)]
@@ -63,17 +41,15 @@ pub struct Cortex {
     pub feedforward: FeedforwardPathway,
     /// Feedback pathway (generator G).
     pub feedback: FeedbackPathway,
+    /// The specification the cortex was built from.
+    pub architecture: Architecture,
 }
 
 impl Cortex {
-    /// A new cortex with PAD's initialisation.
+    /// A new cortex of architecture `arch` with PAD's initialisation ([`Architecture::init`];
+    /// panics if `arch` is not valid: check it with [`Architecture::layout`]).
     pub fn new(arch: &Architecture, rng: &mut impl Rng) -> Self {
-        let feedforward = FeedforwardPathway::new(arch, rng);
-        let feedback = FeedbackPathway::new(arch, rng);
-        Cortex {
-            feedforward,
-            feedback,
-        }
+        arch.init(rng)
     }
 
     /// Every parameter, E first, in the reference's order.

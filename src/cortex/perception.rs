@@ -74,6 +74,16 @@ pub struct FrozenPerception {
 
 impl FrozenPerception {
     /// Freezes `pathway`'s current synapses (V1 … V4 and IT).
+    /// Whether every area of the trunk and the latent head is a convolution (dense areas
+    /// are), as the frozen passes need; a trunk with a transposed convolution is encoded by
+    /// [`FeedforwardPathway::encode`] instead.
+    pub fn supports(pathway: &FeedforwardPathway) -> bool {
+        let mut areas = pathway.trunk.areas.iter().chain([&pathway.latent]);
+        areas.all(|a| a.connectivity == Connectivity::Conv)
+    }
+
+    /// The frozen copy of `pathway`'s trunk and latent head. Panics unless
+    /// [`FrozenPerception::supports`] it.
     pub fn new(pathway: &FeedforwardPathway) -> Self {
         let areas = pathway
             .trunk
@@ -185,7 +195,7 @@ mod tests {
     fn codes_equal_the_training_forward_pass_to_rounding() {
         let arch = Architecture::default();
         let mut rng = crate::rng::stream(3, "test/perception");
-        let mut encoder = FeedforwardPathway::new(&arch, &mut rng);
+        let mut encoder = arch.init(&mut rng).feedforward;
         let uniform = Uniform::new(-1.0f32, 1.0).unwrap();
         let images = Array4::random_using((5, 3, 32, 32), uniform, &mut rng);
         let expected = encoder.forward(&Activity::from_nchw(images.view())).z;

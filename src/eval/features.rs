@@ -7,7 +7,7 @@
 //! PAD equivalent: the reference's feature loop before the linear classifier
 //! (`with torch.no_grad(): z, _ = netE(x)` over the whole train and test loaders).
 
-use crate::cortex::{FeedforwardPathway, FrozenPerception};
+use crate::cortex::{Activity, FeedforwardPathway, FrozenPerception};
 use crate::data::{occlusion, Dataset};
 use ndarray::{s, Array2, Axis};
 use rayon::prelude::*;
@@ -42,7 +42,7 @@ pub struct Features {
 pub const CHUNK: usize = 32;
 
 /// Encodes every image of `data` with `encoder`'s current synapses (frozen, see
-/// [`FrozenPerception`]). Masks are drawn for `batch` images at a time, in order; each batch
+/// [`FrozenPerception`]; a trunk it does not support runs the training forward pass on a copy). Masks are drawn for `batch` images at a time, in order; each batch
 /// is encoded in [`CHUNK`]-image passes spread over the threads, so the result does not
 /// depend on the thread count.
 pub fn encode(
@@ -52,7 +52,7 @@ pub fn encode(
     occluded: Option<&Occlusion>,
 ) -> Features {
     let started = Instant::now();
-    let perception = FrozenPerception::new(encoder);
+    let perception = FrozenPerception::supports(encoder).then(|| FrozenPerception::new(encoder));
     let nz = encoder.latent.geometry.out_channels;
     let mut z = Array2::<f32>::zeros((data.len(), nz));
     let mut rng = occluded.map(|o| crate::rng::stream(o.seed, &o.purpose));
@@ -69,7 +69,12 @@ pub fn encode(
             .axis_chunks_iter_mut(Axis(0), CHUNK)
             .into_par_iter()
             .zip(images.axis_chunks_iter(Axis(0), CHUNK).into_par_iter())
-            .for_each(|(mut rows, chunk)| rows.assign(&perception.latents(chunk)));
+            .for_each(|(mut rows, chunk)| {
+                rows.assign(&match &perception {
+                    Some(frozen) => frozen.latents(chunk),
+                    None => encoder.clone().encode(&Activity::from_nchw(chunk)),
+                })
+            });
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     Features {

@@ -31,7 +31,7 @@
 
 use crate::brain::schedule::{Condition, Schedule};
 use crate::brain::{Conductor, ReplayPolicy};
-use crate::cortex::Architecture;
+use crate::cortex::{Architecture, AreaSpec, PAD_LEAK};
 use crate::data::{DatasetKind, LoadOptions};
 use crate::eval::geometry::GeometryConfig;
 use crate::eval::logistic::LogisticConfig;
@@ -164,26 +164,100 @@ impl EvalConfig {
     }
 }
 
-/// Widths of the cortex (image channels follow the data set).
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+/// The network: PAD's, shaped by `nf`, `nz` and `leak`, or your own areas
+/// (`[[model.feedforward]]`, `[model.latent]`, `[model.discriminator]`,
+/// `[[model.feedback]]`; see [`AreaSpec`]). Image channels follow the data set.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// V1 maps (V2: 2·nf, V4: 4·nf).
+    /// PAD's V1 maps (V2: 2·nf, V4: 4·nf).
     pub nf: usize,
-    /// Latent size.
+    /// PAD's latent size.
     pub nz: usize,
-    /// LeakyReLU slope.
+    /// PAD's LeakyReLU slope.
     pub leak: f64,
+    /// Height and width of the images the network sees; data of another size are resized to
+    /// it (PAD: 32).
+    pub image_side: usize,
+    /// Your own feedforward trunk, input side first (replaces PAD's network with the three
+    /// tables below).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub feedforward: Vec<AreaSpec>,
+    /// Your own latent head.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latent: Option<AreaSpec>,
+    /// Your own discriminator head.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discriminator: Option<AreaSpec>,
+    /// Your own feedback pathway, latent side first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub feedback: Vec<AreaSpec>,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        let a = Architecture::default();
         ModelConfig {
-            nf: a.nf,
-            nz: a.nz,
-            leak: a.leak,
+            nf: 64,
+            nz: 256,
+            leak: PAD_LEAK,
+            image_side: 32,
+            feedforward: Vec::new(),
+            latent: None,
+            discriminator: None,
+            feedback: Vec::new(),
         }
+    }
+}
+
+impl ModelConfig {
+    /// The areas of `arch` as a model configuration (for a run of a brain built in code).
+    pub fn from_architecture(arch: &Architecture) -> Self {
+        ModelConfig {
+            image_side: arch.image_side,
+            feedforward: arch.feedforward.clone(),
+            latent: Some(arch.latent.clone()),
+            discriminator: Some(arch.discriminator.clone()),
+            feedback: arch.feedback.clone(),
+            ..ModelConfig::default()
+        }
+    }
+
+    /// Whether the configuration gives its own areas rather than PAD's.
+    pub fn is_custom(&self) -> bool {
+        !self.feedforward.is_empty()
+            || self.latent.is_some()
+            || self.discriminator.is_some()
+            || !self.feedback.is_empty()
+    }
+
+    /// The network for images of `image_channels` channels.
+    pub fn architecture(&self, image_channels: usize) -> Result<Architecture, String> {
+        if !self.is_custom() {
+            let mut arch = Architecture::pad(self.nf, self.nz)
+                .with_leak(self.leak)
+                .with_image_channels(image_channels);
+            arch.image_side = self.image_side;
+            return Ok(arch);
+        }
+        let pad = ModelConfig::default();
+        if (self.nf, self.nz, self.leak) != (pad.nf, pad.nz, pad.leak) {
+            return Err(
+                "model.nf, model.nz and model.leak shape PAD's network; with your own areas, each area gives its channels and activation"
+                    .into(),
+            );
+        }
+        let head = |area: &Option<AreaSpec>, table: &str| {
+            area.clone()
+                .ok_or_else(|| format!("your own network needs [model.{table}] too (with [[model.feedforward]] and [[model.feedback]])"))
+        };
+        Ok(Architecture {
+            image_channels,
+            image_side: self.image_side,
+            feedforward: self.feedforward.clone(),
+            latent: head(&self.latent, "latent")?,
+            discriminator: head(&self.discriminator, "discriminator")?,
+            feedback: self.feedback.clone(),
+        })
     }
 }
 
@@ -315,15 +389,17 @@ impl Config {
             .unwrap_or_else(|| self.condition.schedule())
     }
 
-    /// The cortex widths for images of `image_channels` channels (the loaded data set's
-    /// [`crate::data::Dataset::channels`]; [`DatasetKind::channels`] when known beforehand).
-    pub fn architecture(&self, image_channels: usize) -> Architecture {
-        Architecture {
-            image_channels,
-            nf: self.model.nf,
-            nz: self.model.nz,
-            leak: self.model.leak,
-        }
+    /// The network for images of `image_channels` channels (the loaded data set's
+    /// [`crate::data::Dataset::channels`]; [`DatasetKind::channels`] when known beforehand),
+    /// its shapes checked: errors name the area, the shape it gets and the shape it needs.
+    pub fn architecture(&self, image_channels: usize) -> Result<Architecture, ConfigError> {
+        let arch = self
+            .model
+            .architecture(image_channels)
+            .map_err(ConfigError::Invalid)?;
+        arch.layout()
+            .map_err(|e| ConfigError::Invalid(format!("model: {e}")))?;
+        Ok(arch)
     }
 
     /// Name of the run's folder.
@@ -390,6 +466,13 @@ impl Config {
         if self.model.nf == 0 || self.model.nz == 0 {
             return bad("model.nf and model.nz must be positive".into());
         }
+        // The shapes, before any data is read. A set whose channels follow its files is
+        // checked with the channels the last feedback area names (else 3) and again once loaded.
+        let channels = self.dataset.channels().unwrap_or_else(|| {
+            let last = self.model.feedback.last();
+            last.and_then(|a| a.channels).unwrap_or(3)
+        });
+        self.architecture(channels)?;
         if self.hippocampus.capacity == 0 {
             return bad("hippocampus.capacity must be at least 1".into());
         }
@@ -507,7 +590,7 @@ mod tests {
         assert_eq!(c.dataset.channels(), None);
         let c = Config::from_toml("dataset = \"npy\"\ndata_dir = \"/d\"").unwrap();
         assert_eq!(c.resolved_data_dir().unwrap(), PathBuf::from("/d"));
-        assert_eq!(c.architecture(1).image_channels, 1);
+        assert_eq!(c.architecture(1).unwrap().image_channels, 1);
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub fn build_brain(config: &Config) -> Result<Brain, ConfigError> {
 /// [`build_brain`] for images of `image_channels` channels (the loaded data set's).
 pub fn build_brain_for(config: &Config, image_channels: usize) -> Result<Brain, ConfigError> {
     let mut brain = Brain::new(
-        &config.architecture(image_channels),
+        &config.architecture(image_channels)?,
         config.resolved_schedule(),
         config.optimiser,
         config.seed,
@@ -243,15 +243,53 @@ pub fn train(config: &Config, options: TrainOptions) -> Result<RunSummary, Train
     config.validate()?;
     config
         .thread_pool()
-        .install(|| train_in_pool(config, options))
+        .install(|| train_in_pool(config, None, options))
 }
 
-fn train_in_pool(config: &Config, options: TrainOptions) -> Result<RunSummary, TrainError> {
+/// Trains `brain`, built in code (any architecture, rules, schedule and optimisers), on the
+/// data, epochs, evaluation and recording of `config`. The run's `config.toml` records the
+/// brain's architecture as `[[model.*]]` areas (so `padsim eval` and `padsim report` can rebuild
+/// it); rules, schedule and optimisers set in code are the caller's to rebuild on `--resume`.
+/// Fails if the brain's images are not the data's.
+pub fn train_brain(
+    config: &Config,
+    brain: Brain,
+    options: TrainOptions,
+) -> Result<RunSummary, TrainError> {
+    let mut config = config.clone();
+    config.model = super::config::ModelConfig::from_architecture(&brain.cortex.architecture);
+    config.validate()?;
+    config
+        .thread_pool()
+        .install(|| train_in_pool(&config, Some(brain), options))
+}
+
+fn train_in_pool(
+    config: &Config,
+    brain: Option<Brain>,
+    options: TrainOptions,
+) -> Result<RunSummary, TrainError> {
     let started = Instant::now();
     // The data first: the brain's input channels follow it. (Every random stream is named, so
     // the order does not change any number.)
     let split = data::load(config.dataset, &config.resolved_data_dir()?, &config.data)?;
-    let mut brain = build_brain_for(config, split.train.channels())?;
+    let channels = split.train.channels();
+    let mut brain = match brain {
+        None => build_brain_for(config, channels)?,
+        Some(brain) => {
+            let arch = &brain.cortex.architecture;
+            let images = (arch.image_channels, arch.image_side, arch.image_side);
+            let data = (channels, split.train.height(), split.train.width());
+            if images != data {
+                return Err(ConfigError::Invalid(format!(
+                    "the brain sees {}×{}×{} images, the data set has {}×{}×{}",
+                    images.0, images.1, images.2, data.0, data.1, data.2
+                ))
+                .into());
+            }
+            brain
+        }
+    };
     let train_set = &split.train;
     let batch = config.batch_size;
     let cycles_per_epoch =

@@ -139,11 +139,7 @@ mod tests {
     use crate::cortex::Architecture;
 
     fn cortex() -> Cortex {
-        let arch = Architecture {
-            nf: 2,
-            nz: 4,
-            ..Architecture::default()
-        };
+        let arch = Architecture::pad(2, 4);
         Cortex::new(&arch, &mut crate::rng::stream(0, "init"))
     }
 

@@ -39,12 +39,11 @@ pub fn manifest(set: &str) -> serde_json::Value {
 /// The widths of a golden set.
 pub fn architecture(set: &str) -> Architecture {
     let h = &manifest(set)["hyperparameters"];
-    Architecture {
-        image_channels: 3,
-        nf: h["nf"].as_u64().unwrap() as usize,
-        nz: h["nz"].as_u64().unwrap() as usize,
-        leak: h["leaky_relu_slope"].as_f64().unwrap(),
-    }
+    Architecture::pad(
+        h["nf"].as_u64().unwrap() as usize,
+        h["nz"].as_u64().unwrap() as usize,
+    )
+    .with_leak(h["leaky_relu_slope"].as_f64().unwrap())
 }
 
 /// A cortex of the set's widths, its parameters overwritten from `<prefix>/<name>.npy`.
