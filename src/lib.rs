@@ -32,9 +32,10 @@ pub mod prelude {
         Neuromodulation, Phase, Schedule,
     };
     pub use crate::cortex::{
-        Activity, Architecture, LocalSignals, Modulation, PlasticityRule, SynapticChange,
+        Activity, Architecture, AreaSpec, LocalSignals, Modulation, PlasticityRule, SynapticChange,
     };
     pub use crate::data::{DatasetKind, LoadOptions};
-    pub use crate::experiment::{Config, TrainOptions};
+    pub use crate::experiment::{train, train_brain, Config, TrainOptions};
+    pub use crate::kernels::Activation;
     pub use crate::plasticity::{AdamConfig, PlasticityConfig, RuleKind};
 }

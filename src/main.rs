@@ -33,6 +33,9 @@ enum Command {
     /// Summarise every run under DIR: linear separability, occlusion curves and distance
     /// ratios per condition and data set (mean ± SEM over seeds), as Markdown, CSV and PNG.
     Report(ReportArgs),
+    /// Print the network a configuration builds, area by area (input → output, parameters),
+    /// checking every shape without reading any data.
+    Model(TrainArgs),
 }
 
 #[derive(clap::Args)]
@@ -204,6 +207,36 @@ fn load_config(args: &TrainArgs) -> Result<Config, String> {
         config.eval.every = v;
     }
     Ok(config)
+}
+
+fn model(args: TrainArgs) -> Result<(), String> {
+    let config = load_config(&args)?;
+    config.validate().map_err(|e| e.to_string())?;
+    let known = config.dataset.channels();
+    let arch = config
+        .architecture(known.unwrap_or(3))
+        .map_err(|e| e.to_string())?;
+    let widths = if config.model.is_custom() {
+        String::new()
+    } else {
+        format!(
+            " (PAD, nf {}, nz {}, leak {})",
+            config.model.nf, config.model.nz, config.model.leak
+        )
+    };
+    println!(
+        "network{widths} for {}×{}×{} images{}:",
+        arch.image_channels,
+        arch.image_side,
+        arch.image_side,
+        if known.is_some() {
+            String::new()
+        } else {
+            format!(" (the channels of '{}' follow its files)", config.dataset)
+        }
+    );
+    print!("{}", arch.describe().map_err(|e| e.to_string())?);
+    Ok(())
 }
 
 fn train(args: TrainArgs) -> Result<(), String> {
@@ -424,6 +457,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench(args),
         Command::Sweep(args) => sweep(args),
         Command::Report(args) => report(args),
+        Command::Model(args) => model(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@
 //! kernel's backward and compares it with `(L(θ + h) − L(θ − h)) / 2h` for every element.
 
 use ndarray::{Array2, ArrayView2};
+use padsim::cortex::{Architecture, AreaKind, AreaSpec, Connectivity};
 use padsim::kernels::conv::{
     self, ConvGeometry, ConvScratch, PatchGrid, SynapticGradients, Update,
 };
@@ -125,27 +126,61 @@ fn tconv_forward(
     (y, grid)
 }
 
+/// Checks dx, dW and db of a convolution of `g` on `n` maps of `side` against finite
+/// differences.
+fn check_conv(g: ConvGeometry, side: usize, n: usize, seed: u64) {
+    let x = sample(g.in_channels * n * side * side, seed);
+    let w = sample(g.weight_len(), seed + 1);
+    let b = sample(g.out_channels, seed + 2);
+    let (y, col, grid) = conv_forward(&x, n, side, &g, &w, &b);
+    let r = sample(y.len(), seed + 3);
+    let (dw, db, dx) = conv_backward(&r, &col, &grid, &g, &w);
+    let l = |x: &[f64], w: &[f64], b: &[f64]| dot(&r, &conv_forward(x, n, side, &g, w, b).0);
+    check(&format!("conv {g:?} dx"), &x, &dx, |x| l(x, &w, &b));
+    check(&format!("conv {g:?} dw"), &w, &dw, |w| l(&x, w, &b));
+    check(&format!("conv {g:?} db"), &b, &db, |b| l(&x, &w, b));
+}
+
+/// [`check_conv`] for a transposed convolution.
+fn check_tconv(g: ConvGeometry, side: usize, n: usize, seed: u64) {
+    let x = sample(g.in_channels * n * side * side, seed);
+    let w = sample(g.weight_len(), seed + 1);
+    let b = sample(g.out_channels, seed + 2);
+    let (y, grid) = tconv_forward(&x, n, side, &g, &w, &b);
+    let r = sample(y.len(), seed + 3);
+    let mut dw = vec![0.0; w.len()];
+    let mut db = vec![0.0; b.len()];
+    let (mut scratch, mut dx) = (ConvScratch::new(), Vec::new());
+    conv::conv_transpose2d_backward(
+        &r,
+        &x,
+        &grid,
+        &g,
+        &w,
+        accumulate(&mut dw, &mut db),
+        &mut scratch,
+        Some(&mut dx),
+    );
+    let l = |x: &[f64], w: &[f64], b: &[f64]| dot(&r, &tconv_forward(x, n, side, &g, w, b).0);
+    check(&format!("tconv {g:?} dx"), &x, &dx, |x| l(x, &w, &b));
+    check(&format!("tconv {g:?} dw"), &w, &dw, |w| l(&x, w, &b));
+    check(&format!("tconv {g:?} db"), &b, &db, |b| l(&x, &w, b));
+}
+
+fn geometry((ci, co, k, s, p): (usize, usize, usize, usize, usize)) -> ConvGeometry {
+    ConvGeometry {
+        in_channels: ci,
+        out_channels: co,
+        kernel: k,
+        stride: s,
+        padding: p,
+    }
+}
+
 #[test]
 fn conv2d_gradients_match_finite_differences() {
     for (case, &(ci, co, k, s, p, side, n)) in SHAPES.iter().enumerate() {
-        let g = ConvGeometry {
-            in_channels: ci,
-            out_channels: co,
-            kernel: k,
-            stride: s,
-            padding: p,
-        };
-        let seed = case as u64 * 10;
-        let x = sample(ci * n * side * side, seed);
-        let w = sample(g.weight_len(), seed + 1);
-        let b = sample(co, seed + 2);
-        let (y, col, grid) = conv_forward(&x, n, side, &g, &w, &b);
-        let r = sample(y.len(), seed + 3);
-        let (dw, db, dx) = conv_backward(&r, &col, &grid, &g, &w);
-        let l = |x: &[f64], w: &[f64], b: &[f64]| dot(&r, &conv_forward(x, n, side, &g, w, b).0);
-        check(&format!("conv {g:?} dx"), &x, &dx, |x| l(x, &w, &b));
-        check(&format!("conv {g:?} dw"), &w, &dw, |w| l(&x, w, &b));
-        check(&format!("conv {g:?} db"), &b, &db, |b| l(&x, &w, b));
+        check_conv(geometry((ci, co, k, s, p)), side, n, case as u64 * 10);
     }
 }
 
@@ -161,36 +196,56 @@ fn conv_transpose2d_gradients_match_finite_differences() {
         (2, 2, 3, 2, 1, 3, 3), // odd kernel, stride 2
     ];
     for (case, &(ci, co, k, s, p, side, n)) in shapes.iter().enumerate() {
-        let g = ConvGeometry {
-            in_channels: ci,
-            out_channels: co,
-            kernel: k,
-            stride: s,
-            padding: p,
-        };
-        let seed = 100 + case as u64 * 10;
-        let x = sample(ci * n * side * side, seed);
-        let w = sample(g.weight_len(), seed + 1);
-        let b = sample(co, seed + 2);
-        let (y, grid) = tconv_forward(&x, n, side, &g, &w, &b);
-        let r = sample(y.len(), seed + 3);
-        let mut dw = vec![0.0; w.len()];
-        let mut db = vec![0.0; b.len()];
-        let (mut scratch, mut dx) = (ConvScratch::new(), Vec::new());
-        conv::conv_transpose2d_backward(
-            &r,
-            &x,
-            &grid,
-            &g,
-            &w,
-            accumulate(&mut dw, &mut db),
-            &mut scratch,
-            Some(&mut dx),
-        );
-        let l = |x: &[f64], w: &[f64], b: &[f64]| dot(&r, &tconv_forward(x, n, side, &g, w, b).0);
-        check(&format!("tconv {g:?} dx"), &x, &dx, |x| l(x, &w, &b));
-        check(&format!("tconv {g:?} dw"), &w, &dw, |w| l(&x, w, &b));
-        check(&format!("tconv {g:?} db"), &b, &db, |b| l(&x, &w, b));
+        check_tconv(geometry((ci, co, k, s, p)), side, n, 100 + case as u64 * 10);
+    }
+}
+
+#[test]
+fn dense_areas_are_fully_connected_and_match_finite_differences() {
+    // A small network with dense areas: 2×5×5 images → dense 6 → dense 4 (latent) / 1; the
+    // feedback pathway starts dense into 3 maps of 3×3, then a transposed convolution.
+    let arch = Architecture {
+        image_channels: 2,
+        image_side: 5,
+        feedforward: vec![AreaSpec::dense("fc1", 6)],
+        latent: AreaSpec::dense("latent", 4),
+        discriminator: AreaSpec::dense("dis", 1),
+        feedback: vec![
+            AreaSpec::dense("fc1", 3).side(3),
+            AreaSpec::conv_transpose("out", 2, 3, 2, 1),
+        ],
+    };
+    let n = 3;
+    for (case, area) in arch.layout().unwrap().iter().enumerate() {
+        let (g, side, seed) = (area.geometry, area.input.side, 200 + case as u64 * 10);
+        match (area.spec.kind, area.connectivity) {
+            (AreaKind::Dense, Connectivity::Conv) => {
+                // y[o, i] = Σ_j W[o, j] x_i[j] + b[o], x_i the image's C·S·S inputs flattened
+                // channel-major: nn.Linear on torch.flatten(x, 1).
+                let x = sample(g.in_channels * n * side * side, seed);
+                let w = sample(g.weight_len(), seed + 1);
+                let b = sample(g.out_channels, seed + 2);
+                let (y, _, _) = conv_forward(&x, n, side, &g, &w, &b);
+                let inputs = g.in_channels * side * side;
+                for o in 0..g.out_channels {
+                    for i in 0..n {
+                        let linear: f64 = (0..inputs)
+                            .map(|j| {
+                                let (c, pixel) = (j / (side * side), j % (side * side));
+                                let xj = x[(c * n + i) * side * side + pixel];
+                                w[o * inputs + j] * xj
+                            })
+                            .sum::<f64>()
+                            + b[o];
+                        assert!((y[o * n + i] - linear).abs() < 1e-12, "{}", area.full_name);
+                    }
+                }
+                check_conv(g, side, n, seed);
+            }
+            (AreaKind::Dense, Connectivity::ConvTranspose) => check_tconv(g, side, n, seed),
+            (AreaKind::ConvTranspose, _) => check_tconv(g, side, n, seed),
+            (kind, _) => panic!("{}: unexpected {kind}", area.full_name),
+        }
     }
 }
 

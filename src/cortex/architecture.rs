@@ -534,7 +534,7 @@ impl Architecture {
                 _ => format!(" {}/{}/{}", a.spec.kernel, a.spec.stride, a.spec.padding),
             };
             text += &format!(
-                "{:width$}  {:18} {:>14}  {:>9} → {:<9} {:>10} parameters\n",
+                "{:width$}  {:18} {:<21} {:>9} → {:<9} {:>10} parameters\n",
                 a.full_name,
                 a.spec.region,
                 format!("{}{detail}", a.spec.kind),

@@ -9,4 +9,4 @@ pub mod snapshot;
 pub mod sweep;
 
 pub use config::{Config, ConfigError};
-pub use runner::{train, RunSummary, TrainError, TrainOptions};
+pub use runner::{train, train_brain, RunSummary, TrainError, TrainOptions};

@@ -1,0 +1,198 @@
+//! Architectures as data: networks from TOML and from code, checked before any data is read,
+//! trained like PAD's.
+
+use padsim::brain::{Brain, Condition};
+use padsim::cortex::{Activity, Architecture, AreaSpec};
+use padsim::data::synthetic::{self, SyntheticConfig};
+use padsim::experiment::{self, Config, TrainOptions};
+use padsim::kernels::Activation;
+use padsim::plasticity::AdamConfig;
+use std::path::Path;
+
+const FIVE_AREAS: &str = "examples/architectures/five_areas.toml";
+
+fn options() -> TrainOptions {
+    TrainOptions {
+        resume: false,
+        progress: false,
+    }
+}
+
+/// A small network of every kind: conv and dense areas forward, dense then transposed
+/// convolutions back.
+fn mixed(nz: usize) -> Architecture {
+    Architecture {
+        image_channels: 3,
+        image_side: 32,
+        feedforward: vec![
+            AreaSpec::conv("conv1", 4, 4, 2, 1).region("V1"),
+            AreaSpec::conv("conv2", 8, 4, 4, 0).region("V2"),
+            AreaSpec::dense("fc", 16).region("V4"),
+        ],
+        latent: AreaSpec::dense("latent", nz)
+            .region("IT")
+            .activation(Activation::Identity),
+        discriminator: AreaSpec::dense("dis", 1).activation(Activation::Sigmoid),
+        feedback: vec![
+            AreaSpec::dense("fc", 8).side(4),
+            AreaSpec::conv_transpose("up1", 4, 4, 4, 0),
+            AreaSpec::conv_transpose("up2", 0, 4, 2, 1)
+                .activation(Activation::Tanh)
+                .image_channels(),
+        ],
+    }
+}
+
+fn parameter_bits(brain: &Brain) -> Vec<(String, Vec<u32>)> {
+    brain
+        .cortex
+        .parameters()
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.value.iter().map(|v| v.to_bits()).collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_five_area_example_reads_checks_and_round_trips() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIVE_AREAS);
+    let config = Config::from_file(&path).unwrap();
+    config.validate().unwrap();
+    assert_eq!(Config::from_toml(&config.to_toml()).unwrap(), config);
+    let arch = config.architecture(3).unwrap();
+    let names: Vec<String> = arch
+        .layout()
+        .unwrap()
+        .into_iter()
+        .map(|a| a.full_name)
+        .collect();
+    assert_eq!(names.len(), 11, "{names:?}");
+    assert_eq!(names[3], "E.conv4");
+    let brain = experiment::runner::build_brain(&config).unwrap();
+    let params: Vec<String> = brain
+        .cortex
+        .parameters()
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    assert!(params.contains(&"E.conv4.weight".to_string()));
+    assert!(params.contains(&"G.tconv1b.bias".to_string()));
+}
+
+#[test]
+fn a_misspecified_architecture_is_named_before_any_data_is_read() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIVE_AREAS);
+    let mut config = Config::from_file(&path).unwrap();
+    config.dataset = padsim::data::DatasetKind::Cifar10;
+    config.data_dir = Some("/nonexistent/cifar-10-batches-bin".into());
+    config.model.feedforward[3].padding = 0; // TEO shrinks 4×4 to 2×2: the latent head no longer fits
+    let err = experiment::train(&config, options())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("E.latent") && err.contains("192×2×2 from E.conv4") && err.contains("4×4"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("nonexistent"),
+        "the data were read first: {err}"
+    );
+
+    // A head table left out is named too, as are PAD's widths given with your own areas.
+    let mut config = Config::from_file(&path).unwrap();
+    config.model.discriminator = None;
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("[model.discriminator]"), "{err}");
+    let mut config = Config::from_file(&path).unwrap();
+    config.model.nf = 32;
+    assert!(config
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("model.nf"));
+}
+
+#[test]
+fn a_non_pad_network_learns_bit_identically_on_one_and_two_threads() {
+    let data = synthetic::generate(&SyntheticConfig {
+        seed: 3,
+        train_size: 24,
+        test_size: 8,
+    });
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let schedule = Condition::FullPad.schedule();
+            let mut brain = Brain::new(&mixed(6), schedule, AdamConfig::default(), 5);
+            for cycle in 0..3 {
+                let indices: Vec<usize> = (cycle * 8..cycle * 8 + 8).collect();
+                let x = Activity::from_nchw(data.train.batch_f32(&indices).view());
+                for (state, losses) in brain.cycle(&x) {
+                    assert!(
+                        losses.iter().all(|(_, v)| v.is_finite()),
+                        "{state}: {losses:?}"
+                    );
+                }
+            }
+            parameter_bits(&brain)
+        })
+    };
+    let (one, two) = (run(1), run(2));
+    assert_eq!(one, two);
+    // And it learned: every parameter moved from its initial value.
+    let fresh = Brain::new(
+        &mixed(6),
+        Condition::FullPad.schedule(),
+        AdamConfig::default(),
+        5,
+    );
+    for ((name, start), (_, end)) in parameter_bits(&fresh).iter().zip(&one) {
+        assert_ne!(start, end, "{name} did not change");
+    }
+}
+
+#[test]
+fn a_brain_built_in_code_trains_through_train_brain_and_its_run_rebuilds_it() {
+    let root = tempfile::tempdir().unwrap();
+    let text = "dataset = \"synthetic\"\nepochs = 1\nbatch_size = 8\nmax_cycles_per_epoch = 3\n\
+                threads = 1\nrun_name = \"in_code\"\n[data.synthetic]\ntrain_size = 32\n\
+                test_size = 16\n[record]\nimages_every = 1\nimages = 4\n[eval]\nbefore_and_after = false\n";
+    let mut config = Config::from_toml(text).unwrap();
+    config.out_dir = root.path().to_path_buf();
+    let brain = Brain::new(
+        &mixed(5),
+        config.resolved_schedule(),
+        config.optimiser,
+        config.seed,
+    );
+    let summary = experiment::train_brain(&config, brain, options()).unwrap();
+    assert_eq!(summary.epochs_completed, 1);
+
+    // The run folder's configuration describes the network, so the CLI can rebuild it.
+    let stored = Config::from_file(&summary.run_dir.join("config.toml")).unwrap();
+    assert_eq!(stored.architecture(3).unwrap(), mixed(5));
+    let rebuilt = experiment::runner::build_brain(&stored).unwrap();
+    let checkpoint =
+        padsim::record::Checkpoint::read(summary.run_dir.join("checkpoint.h5")).unwrap();
+    let mut restored = rebuilt;
+    experiment::snapshot::restore(&mut restored, &checkpoint).unwrap();
+
+    // A brain whose images are not the data's is refused, naming both.
+    let mut small = mixed(5);
+    small.image_side = 16;
+    small.feedforward[1] = AreaSpec::conv("conv2", 8, 4, 2, 0);
+    small.feedback[1] = AreaSpec::conv_transpose("up1", 4, 2, 2, 0);
+    let brain = Brain::new(&small, config.resolved_schedule(), config.optimiser, 0);
+    config.run_name = "wrong_size".into();
+    let err = experiment::train_brain(&config, brain, options())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("3×16×16") && err.contains("3×32×32"), "{err}");
+}
