@@ -196,3 +196,42 @@ fn a_brain_built_in_code_trains_through_train_brain_and_its_run_rebuilds_it() {
         .to_string();
     assert!(err.contains("3×16×16") && err.contains("3×32×32"), "{err}");
 }
+
+#[test]
+fn every_plasticity_rule_runs_on_a_network_with_dense_areas() {
+    use padsim::plasticity::{PlasticityConfig, RuleKind};
+    let data = synthetic::generate(&SyntheticConfig {
+        seed: 4,
+        train_size: 8,
+        test_size: 8,
+    });
+    let indices: Vec<usize> = (0..8).collect();
+    let x = Activity::from_nchw(data.train.batch_f32(&indices).view());
+    let kinds = [
+        RuleKind::ExactBackprop,
+        RuleKind::FeedbackAlignment,
+        RuleKind::SignSymmetry,
+        RuleKind::DirectFeedbackAlignment,
+    ];
+    for kind in kinds {
+        let mut brain = Brain::new(
+            &mixed(6),
+            Condition::FullPad.schedule(),
+            AdamConfig::default(),
+            2,
+        );
+        let rules = PlasticityConfig {
+            feedforward: kind,
+            feedback: kind,
+            // Per-area overrides take the specification's names.
+            areas: [("E.fc".to_string(), RuleKind::ExactBackprop)].into(),
+        };
+        rules.install(&mut brain.cortex, 2).unwrap();
+        for (state, losses) in brain.cycle(&x) {
+            assert!(
+                losses.iter().all(|(_, v)| v.is_finite()),
+                "{kind:?} {state}: {losses:?}"
+            );
+        }
+    }
+}
