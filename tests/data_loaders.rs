@@ -834,7 +834,7 @@ fn image_folder_mixes_colour_and_grey_into_rgb_and_resizes_other_sizes() {
     assert_eq!(split.train.image(0), colour_planes(1, 32, 32).as_slice());
     assert_eq!(split.train.image(1), grey_image(3).repeat(3).as_slice());
     assert_eq!(split.train.image(2), colour_planes(2, 32, 32).as_slice());
-    let resized = data::resize::Bilinear::new(16, 24).resize_planes(&colour_planes(4, 16, 24));
+    let resized = data::resize::Bilinear::new(16, 24, 32).resize_planes(&colour_planes(4, 16, 24));
     assert_eq!(split.train.image(3), resized.as_slice());
     for p in 0..1024 {
         let index = (p / 32 + p % 32) % 4;
@@ -973,7 +973,7 @@ fn npy_reads_colour_arrays_resizes_them_and_names_classes_from_the_file() {
     assert_eq!(split.train.class_names(), ["red", "green", "blue"]);
     assert_eq!((split.train.channels(), split.test.channels()), (3, 3));
     assert_eq!((split.train.height(), split.train.width()), (32, 32));
-    let bilinear = data::resize::Bilinear::new(20, 24);
+    let bilinear = data::resize::Bilinear::new(20, 24, 32);
     for n in 0..4 {
         let stored: Vec<u8> = (0..3 * 20 * 24).map(|p| npy_pixel(n, p)).collect();
         assert_eq!(

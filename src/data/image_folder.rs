@@ -33,7 +33,7 @@
 //! folders that differ between them, an empty class folder, a PNG that does not decode (cut
 //! short, damaged chunk, bad checksum).
 
-use super::resize::{Bilinear, PLANE};
+use super::resize::Bilinear;
 use super::{file_error, DataError, Dataset, Split, IMAGE_SIDE};
 use png::{BitDepth, ColorType, Decoder, Transformations};
 use rayon::prelude::*;
@@ -226,7 +226,7 @@ fn assemble(
     channels: usize,
     classes: &[String],
 ) -> Result<Dataset, DataError> {
-    let mut pixels = Vec::with_capacity(images.len() * channels * PLANE);
+    let mut pixels = Vec::with_capacity(images.len() * channels * IMAGE_SIDE * IMAGE_SIDE);
     for image in images {
         if image.channels == channels {
             pixels.extend_from_slice(&image.planes);
@@ -322,7 +322,7 @@ pub fn read_png(path: &Path) -> Result<DecodedImage, DataError> {
     }
     Ok(DecodedImage {
         channels,
-        planes: Bilinear::new(rows, cols).resize_planes(&planes),
+        planes: Bilinear::new(rows, cols, IMAGE_SIDE).resize_planes(&planes),
     })
 }
 

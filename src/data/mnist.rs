@@ -285,7 +285,7 @@ impl IdxImages {
                 self.rows, self.cols
             ));
         }
-        let bilinear = Bilinear::new(self.rows, self.cols);
+        let bilinear = Bilinear::new(self.rows, self.cols, IMAGE_SIDE);
         let mut out = vec![0u8; self.count * OUT];
         out.par_chunks_mut(OUT)
             .zip(self.pixels.par_chunks(in_len))

@@ -129,7 +129,7 @@ impl NpyImages {
         if (self.rows, self.cols) == (IMAGE_SIDE, IMAGE_SIDE) {
             self.pixels
         } else {
-            Bilinear::new(self.rows, self.cols).resize_planes(&self.pixels)
+            Bilinear::new(self.rows, self.cols, IMAGE_SIDE).resize_planes(&self.pixels)
         }
     }
 }
