@@ -50,7 +50,8 @@ use std::str::FromStr;
 
 pub use mnist::MnistResize;
 pub use occlusion::{
-    apply_mask, apply_per_image_masks, nrem_mask, per_image_masks, tile_mask, NremOcclusion,
+    apply_mask, apply_per_image_masks, eval_tile, nrem_mask, nrem_tile_sizes, per_image_masks,
+    tile_mask, NremOcclusion,
 };
 pub use synthetic::SyntheticConfig;
 
