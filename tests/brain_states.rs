@@ -298,7 +298,7 @@ fn built_in_states_through_the_trait_equal_the_phase_methods_the_golden_tests_ch
         let nm = by_trait.conductor.for_state(&nrem);
         let losses = nrem.run(&mut by_trait, &x, &nm);
         let z = by_method.recall(&nrem.recall);
-        let mask = nrem_mask(&mut by_method.rng);
+        let mask = nrem_mask(x.height(), &mut by_method.rng);
         let out = by_method.nrem(1.0, z.view(), Some(mask.view()));
         assert_eq!(losses, out.losses);
         assert_eq!(

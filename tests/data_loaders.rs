@@ -834,7 +834,7 @@ fn image_folder_mixes_colour_and_grey_into_rgb_and_resizes_other_sizes() {
     assert_eq!(split.train.image(0), colour_planes(1, 32, 32).as_slice());
     assert_eq!(split.train.image(1), grey_image(3).repeat(3).as_slice());
     assert_eq!(split.train.image(2), colour_planes(2, 32, 32).as_slice());
-    let resized = data::resize::Bilinear::new(16, 24).resize_planes(&colour_planes(4, 16, 24));
+    let resized = data::resize::Bilinear::new(16, 24, 32).resize_planes(&colour_planes(4, 16, 24));
     assert_eq!(split.train.image(3), resized.as_slice());
     for p in 0..1024 {
         let index = (p / 32 + p % 32) % 4;
@@ -973,7 +973,7 @@ fn npy_reads_colour_arrays_resizes_them_and_names_classes_from_the_file() {
     assert_eq!(split.train.class_names(), ["red", "green", "blue"]);
     assert_eq!((split.train.channels(), split.test.channels()), (3, 3));
     assert_eq!((split.train.height(), split.train.width()), (32, 32));
-    let bilinear = data::resize::Bilinear::new(20, 24);
+    let bilinear = data::resize::Bilinear::new(20, 24, 32);
     for n in 0..4 {
         let stored: Vec<u8> = (0..3 * 20 * 24).map(|p| npy_pixel(n, p)).collect();
         assert_eq!(
@@ -1158,6 +1158,324 @@ fn npy_problems_are_named() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Other image sides: `load_sized` for architectures whose input is not 32 x 32
+// ---------------------------------------------------------------------------------------------
+
+/// `data` resized from `rows × cols` planes to `side × side` by the shared Pillow filter.
+fn bilinear(data: &[u8], rows: usize, cols: usize, side: usize) -> Vec<u8> {
+    data::resize::Bilinear::new(rows, cols, side).resize_planes(data)
+}
+
+/// Asserts the shape of both splits: `channels × side × side`.
+fn assert_side(split: &data::Split, channels: usize, side: usize) {
+    for set in [&split.train, &split.test] {
+        assert_eq!(
+            (set.channels(), set.height(), set.width()),
+            (channels, side, side),
+            "{}",
+            set.name()
+        );
+        assert_eq!(set.images().len(), set.len() * channels * side * side);
+        assert_eq!(
+            set.batch_f32(&[0]).shape(),
+            &[1, channels, side, side],
+            "{}",
+            set.name()
+        );
+    }
+}
+
+#[test]
+fn cifar10_at_sides_28_and_64_resizes_every_plane() {
+    let dir = TempDir::new("cifar-sides");
+    write_cifar(&dir, 2);
+    let at_32 = data::load(DatasetKind::Cifar10, dir.path(), &LoadOptions::default()).unwrap();
+    let sized = |side| {
+        data::load_sized(
+            DatasetKind::Cifar10,
+            dir.path(),
+            &LoadOptions::default(),
+            side,
+        )
+        .unwrap()
+    };
+    assert_eq!(sized(32), at_32);
+    for side in [28, 64] {
+        let split = sized(side);
+        assert_side(&split, 3, side);
+        assert_eq!(split.train.labels(), at_32.train.labels());
+        assert_eq!(split.test.labels(), at_32.test.labels());
+        assert_eq!(split.train.class_names(), at_32.train.class_names());
+        for i in 0..at_32.train.len() {
+            assert_eq!(
+                split.train.image(i),
+                bilinear(at_32.train.image(i), 32, 32, side).as_slice(),
+                "side {side}, train image {i}"
+            );
+        }
+        assert_eq!(
+            split.test.image(1),
+            bilinear(at_32.test.image(1), 32, 32, side).as_slice()
+        );
+    }
+    assert_eq!(cifar10::load_sized(dir.path(), 64).unwrap(), sized(64));
+    assert!(matches!(
+        cifar10::load_sized(dir.path(), 0),
+        Err(DataError::Side { side: 0 })
+    ));
+}
+
+#[test]
+fn svhn_at_sides_28_and_64_resizes_every_plane() {
+    let fixture = std::fs::read(SVHN_FIXTURE).unwrap();
+    let dir = TempDir::new("svhn-sides");
+    dir.write(svhn::TRAIN_FILE, &fixture);
+    dir.write(svhn::TEST_FILE, &fixture);
+    let at_32 = data::load(DatasetKind::Svhn, dir.path(), &LoadOptions::default()).unwrap();
+    for side in [28, 64] {
+        let split =
+            data::load_sized(DatasetKind::Svhn, dir.path(), &LoadOptions::default(), side).unwrap();
+        assert_side(&split, 3, side);
+        assert_eq!(split.train.labels(), &[0, 1, 2, 3, 9]);
+        for n in 0..5 {
+            assert_eq!(
+                split.train.image(n),
+                bilinear(at_32.train.image(n), 32, 32, side).as_slice(),
+                "side {side}, image {n}"
+            );
+        }
+        assert_eq!(svhn::load_sized(dir.path(), side).unwrap(), split);
+    }
+}
+
+/// MNIST-format files of `write_mnist`, as the 28 x 28 images of each split in file order.
+fn mnist_images_28() -> (Vec<u8>, Vec<u8>) {
+    let train = (0..3).flat_map(|n| (0..784).map(move |p| mnist_pixel(n, p)));
+    let test = (0..2).flat_map(|n| (0..784).map(move |p| mnist_pixel(n + 10, p)));
+    (train.collect(), test.collect())
+}
+
+#[test]
+fn mnist_at_side_28_is_the_idx_files_byte_for_byte() {
+    let dir = TempDir::new("mnist-28");
+    write_mnist(&dir);
+    let (train, test) = mnist_images_28();
+    for (kind, resize) in [
+        (DatasetKind::Mnist, MnistResize::Bilinear),
+        (DatasetKind::Mnist, MnistResize::Pad),
+        (DatasetKind::FashionMnist, MnistResize::Bilinear),
+    ] {
+        let options = LoadOptions {
+            mnist_resize: resize,
+            ..LoadOptions::default()
+        };
+        let split = data::load_sized(kind, dir.path(), &options, 28).unwrap();
+        assert_side(&split, 1, 28);
+        assert_eq!(split.train.images(), train.as_slice(), "{kind} {resize:?}");
+        assert_eq!(split.test.images(), test.as_slice(), "{kind} {resize:?}");
+        assert_eq!(split.train.labels(), &[5, 0, 4]);
+        assert_eq!(split.test.labels(), &[7, 2]);
+    }
+}
+
+#[test]
+fn mnist_at_side_64_resizes_or_pads_and_padding_down_is_an_error() {
+    let dir = TempDir::new("mnist-64");
+    write_mnist(&dir);
+    let (train, test) = mnist_images_28();
+    let with = |resize| LoadOptions {
+        mnist_resize: resize,
+        ..LoadOptions::default()
+    };
+
+    let split = data::load_sized(
+        DatasetKind::Mnist,
+        dir.path(),
+        &with(MnistResize::Bilinear),
+        64,
+    )
+    .unwrap();
+    assert_side(&split, 1, 64);
+    assert_eq!(
+        split.train.images(),
+        bilinear(&train, 28, 28, 64).as_slice()
+    );
+    assert_eq!(split.test.images(), bilinear(&test, 28, 28, 64).as_slice());
+
+    // Padded: 18 black pixels each side.
+    let split =
+        data::load_sized(DatasetKind::Mnist, dir.path(), &with(MnistResize::Pad), 64).unwrap();
+    assert_side(&split, 1, 64);
+    for n in 0..3 {
+        let image = split.train.image(n);
+        for r in 0..64 {
+            for c in 0..64 {
+                let expected = if (18..46).contains(&r) && (18..46).contains(&c) {
+                    mnist_pixel(n, (r - 18) * 28 + (c - 18))
+                } else {
+                    0
+                };
+                assert_eq!(image[r * 64 + c], expected, "image {n} ({r}, {c})");
+            }
+        }
+    }
+
+    // Below the files' side: bilinear shrinks, padding cannot.
+    let split = data::load_sized(
+        DatasetKind::Mnist,
+        dir.path(),
+        &with(MnistResize::Bilinear),
+        20,
+    )
+    .unwrap();
+    assert_eq!(split.test.images(), bilinear(&test, 28, 28, 20).as_slice());
+    assert_error_names(
+        mnist::load_sized(
+            dir.path(),
+            mnist::MnistFlavour::Digits,
+            MnistResize::Pad,
+            20,
+        ),
+        "train-images-idx3-ubyte.gz",
+        &[
+            "images of 28x28 pixels cannot be padded to 20x20",
+            "bilinear",
+        ],
+    );
+}
+
+#[test]
+fn image_folder_at_sides_28_and_64_keeps_images_of_that_size() {
+    let dir = TempDir::new("folder-sides");
+    let root = dir.path();
+    let small = |r: usize, c: usize| grey_pixel(1, r, c);
+    let large = |r: usize, c: usize| grey_pixel(2, r, c);
+    for split in ["train", "test"] {
+        write_grey(&root.join(split).join("a/small.png"), (28, 28), small);
+        write_grey(&root.join(split).join("b/large.png"), (64, 64), large);
+    }
+    write_rgb(&root.join("train/b/wide.png"), (20, 40), |r, c, ch| {
+        colour_sample(5, r, c, ch)
+    });
+    let small_bytes: Vec<u8> = (0..28 * 28).map(|i| small(i / 28, i % 28)).collect();
+    let large_bytes: Vec<u8> = (0..64 * 64).map(|i| large(i / 64, i % 64)).collect();
+    for side in [28, 64] {
+        let split = data::load_sized(
+            DatasetKind::ImageFolder,
+            root,
+            &LoadOptions::default(),
+            side,
+        )
+        .unwrap();
+        assert_side(&split, 3, side);
+        // In turn: a/small, b/large, then b/wide; grey images copied into R, G and B.
+        assert_eq!(split.train.labels(), &[0, 1, 1]);
+        let (small_at, large_at) = match side {
+            28 => (small_bytes.clone(), bilinear(&large_bytes, 64, 64, 28)),
+            _ => (bilinear(&small_bytes, 28, 28, 64), large_bytes.clone()),
+        };
+        assert_eq!(
+            split.train.image(0),
+            small_at.repeat(3).as_slice(),
+            "side {side}"
+        );
+        assert_eq!(
+            split.train.image(1),
+            large_at.repeat(3).as_slice(),
+            "side {side}"
+        );
+        assert_eq!(
+            split.train.image(2),
+            bilinear(&colour_planes(5, 20, 40), 20, 40, side).as_slice()
+        );
+        assert_eq!(split.test.image(1), large_at.repeat(3).as_slice());
+        assert_eq!(image_folder::load_sized(root, side).unwrap(), split);
+    }
+}
+
+#[test]
+fn npy_at_sides_28_and_64_keeps_arrays_of_that_size() {
+    let dir = TempDir::new("npy-sides");
+    let path = |name: &str| dir.path().join(name);
+    write_npy(path(npy::TRAIN_IMAGES), &npy_images(3, &[28, 28])).unwrap();
+    write_npy(path(npy::TRAIN_LABELS), &ndarray::arr1(&[0u8, 1, 1])).unwrap();
+    write_npy(path(npy::TEST_IMAGES), &npy_images(2, &[1, 64, 64])).unwrap();
+    write_npy(path(npy::TEST_LABELS), &ndarray::arr1(&[1u8, 0])).unwrap();
+    let stored = |n: usize, len: usize| -> Vec<u8> { (0..len).map(|p| npy_pixel(n, p)).collect() };
+    for side in [28, 64] {
+        let split =
+            data::load_sized(DatasetKind::Npy, dir.path(), &LoadOptions::default(), side).unwrap();
+        assert_side(&split, 1, side);
+        for n in 0..3 {
+            let expected = match side {
+                28 => stored(n, 784),
+                _ => bilinear(&stored(n, 784), 28, 28, 64),
+            };
+            assert_eq!(
+                split.train.image(n),
+                expected.as_slice(),
+                "side {side}, train {n}"
+            );
+        }
+        for n in 0..2 {
+            let expected = match side {
+                64 => stored(n, 4096),
+                _ => bilinear(&stored(n, 4096), 64, 64, 28),
+            };
+            assert_eq!(
+                split.test.image(n),
+                expected.as_slice(),
+                "side {side}, test {n}"
+            );
+        }
+        assert_eq!(npy::load_sized(dir.path(), side).unwrap(), split);
+    }
+}
+
+#[test]
+fn synthetic_set_at_side_64_through_load_sized() {
+    let options = LoadOptions {
+        synthetic: SyntheticConfig {
+            seed: 2,
+            train_size: 20,
+            test_size: 10,
+        },
+        ..LoadOptions::default()
+    };
+    let nowhere = Path::new("/nonexistent/padsim");
+    let split = data::load_sized(DatasetKind::Synthetic, nowhere, &options, 64).unwrap();
+    assert_side(&split, 3, 64);
+    assert_eq!(split.train.class_counts(), vec![2; 10]);
+    let at_32 = data::load(DatasetKind::Synthetic, nowhere, &options).unwrap();
+    assert_eq!(
+        data::load_sized(DatasetKind::Synthetic, nowhere, &options, 32).unwrap(),
+        at_32
+    );
+    assert_eq!(split.train.labels(), at_32.train.labels());
+}
+
+#[test]
+fn absurd_sides_are_errors_that_say_which_sides_work() {
+    let dir = TempDir::new("cifar-absurd");
+    write_cifar(&dir, 1);
+    for side in [0, data::MAX_IMAGE_SIDE + 1] {
+        let err = data::load_sized(
+            DatasetKind::Cifar10,
+            dir.path(),
+            &LoadOptions::default(),
+            side,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "image side {side} pixels; expected 1 to 1024 (the architecture's square input side, 32 for PAD)"
+            )
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Synthetic set, configuration names
 // ---------------------------------------------------------------------------------------------
 
@@ -1291,8 +1609,10 @@ fn damaged_files_never_panic() {
     {
         let path = dir.write(&format!("f{k}"), &bytes);
         if let Ok(images) = mnist::read_idx_images(&path) {
-            let _ = images.to_32x32(MnistResize::Pad);
-            let _ = images.to_32x32(MnistResize::Bilinear);
+            for side in [32, 28, 64] {
+                let _ = images.to_side(side, MnistResize::Pad);
+                let _ = images.to_side(side, MnistResize::Bilinear);
+            }
         }
         let _ = mnist::read_idx_labels(&path);
     }
@@ -1332,7 +1652,9 @@ fn damaged_files_never_panic() {
         .enumerate()
     {
         let path = dir.write(&format!("f{k}.png"), &bytes);
-        let _ = image_folder::read_png(&path);
+        for side in [32, 28, 64] {
+            let _ = image_folder::read_png(&path, side);
+        }
     }
 
     // .npy arrays: images (C order and Fortran order) and labels.
@@ -1350,7 +1672,9 @@ fn damaged_files_never_panic() {
     {
         let path = dir.write(&format!("f{k}.npy"), &bytes);
         if let Ok(images) = npy::read_images(&path) {
-            let _ = images.into_32x32();
+            for side in [32, 28, 64] {
+                let _ = images.clone().into_side(side);
+            }
         }
         let _ = npy::read_labels(&path);
     }

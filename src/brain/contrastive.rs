@@ -89,8 +89,8 @@ pub struct ViewTransform {
 }
 
 impl ViewTransform {
-    /// Draws a view's perturbation of `n` images from `rng`.
-    pub fn draw(p: &Perturbation, n: usize, rng: &mut impl Rng) -> Self {
+    /// Draws a view's perturbation of `n` images of `side × side` pixels from `rng`.
+    pub fn draw(p: &Perturbation, n: usize, side: usize, rng: &mut impl Rng) -> Self {
         let flips = (0..n).map(|_| p.flip && rng.random_bool(0.5)).collect();
         let s = p.max_shift as i64;
         let shifts = (0..n)
@@ -105,7 +105,7 @@ impl ViewTransform {
                 }
             })
             .collect();
-        let mask = p.occlusion.then(|| occlusion::nrem_mask(rng));
+        let mask = p.occlusion.then(|| occlusion::nrem_mask(side, rng));
         ViewTransform {
             flips,
             shifts,
@@ -159,12 +159,14 @@ impl BrainState for Contrastive {
         Neuromodulation::FEEDFORWARD_ONLY
     }
 
-    fn run(&self, brain: &mut Brain, _x: &Activity, nm: &Neuromodulation) -> Losses {
+    fn run(&self, brain: &mut Brain, x: &Activity, nm: &Neuromodulation) -> Losses {
         let z = brain.recall(&self.recall);
         let n = z.nrows();
+        // Dreams have the input's side.
+        let side = x.height();
         let views = [
-            ViewTransform::draw(&self.perturbation, n, &mut brain.rng),
-            ViewTransform::draw(&self.perturbation, n, &mut brain.rng),
+            ViewTransform::draw(&self.perturbation, n, side, &mut brain.rng),
+            ViewTransform::draw(&self.perturbation, n, side, &mut brain.rng),
         ];
         brain.begin_state(nm);
         let dream = brain.cortex.feedback.forward(z.view()).clone();

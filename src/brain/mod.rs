@@ -143,7 +143,8 @@ impl Brain {
         let z = self.cortex.feedforward.forward(x).z;
         let wake_reconstruction = self.cortex.feedback.forward(z.view()).clone();
         let mut nrem_dream = wake_reconstruction.clone();
-        nrem_dream.mask_pixels(occlusion::nrem_mask(rng).view());
+        let side = nrem_dream.height();
+        nrem_dream.mask_pixels(occlusion::nrem_mask(side, rng).view());
         let mix = self
             .schedule
             .phases

@@ -140,9 +140,12 @@ impl BrainState for Nrem {
         Neuromodulation::FEEDFORWARD_ONLY
     }
 
-    fn run(&self, brain: &mut Brain, _x: &Activity, modulation: &Neuromodulation) -> Losses {
+    fn run(&self, brain: &mut Brain, x: &Activity, modulation: &Neuromodulation) -> Losses {
         let z = brain.recall(&self.recall);
-        let mask = self.occlusion.then(|| occlusion::nrem_mask(&mut brain.rng));
+        // Dreams have the input's side.
+        let mask = self
+            .occlusion
+            .then(|| occlusion::nrem_mask(x.height(), &mut brain.rng));
         let mask = mask.as_ref().map(|m| m.view());
         brain
             .nrem_as(self.weight, z.view(), mask, modulation)

@@ -1,7 +1,9 @@
-//! CIFAR-10, binary version: 50,000 training and 10,000 test images, 3 × 32 × 32, 10 classes.
+//! CIFAR-10, binary version: 50,000 training and 10,000 test images, 3 × 32 × 32, 10 classes,
+//! brought to the architecture's input side (32 for PAD: kept byte for byte; any other side:
+//! each plane resized with Pillow's bilinear filter, [`super::resize`]).
 //!
 //! PAD equivalent: `torchvision.datasets.CIFAR10(train=…)` + `Resize(32)` (a no-op) +
-//! `ToTensor()` + `Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))`.
+//! `ToTensor()` + `Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))`; `Resize(S)` at side S.
 //!
 //! Layout of the folder `cifar-10-batches-bin/`:
 //!
@@ -23,7 +25,9 @@
 //! The pixel part already is CHW, so a record's 3,072 pixel bytes are copied unchanged into
 //! the NCHW image buffer; the labels go to their own vector.
 
-use super::{file_error, read_name_lines, DataError, Dataset, Split, IMAGE_SIDE, NUM_CLASSES};
+use super::{
+    check_side, file_error, read_name_lines, DataError, Dataset, Split, IMAGE_SIDE, NUM_CLASSES,
+};
 use rayon::prelude::*;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -64,8 +68,19 @@ pub const CLASS_NAMES: [&str; NUM_CLASSES] = [
     "truck",
 ];
 
+/// [`load`], with the images resized to `side × side` (kept as they are at 32); a side outside
+/// 1 to [`super::MAX_IMAGE_SIDE`] is an error.
+pub fn load_sized(dir: &Path, side: usize) -> Result<Split, DataError> {
+    check_side(side)?;
+    let Split { train, test } = load(dir)?;
+    Ok(Split {
+        train: train.resized(side)?,
+        test: test.resized(side)?,
+    })
+}
+
 /// Loads the training set (all five batch files, which must all be present) and the test set
-/// from the `cifar-10-batches-bin` folder `dir`.
+/// from the `cifar-10-batches-bin` folder `dir`, at the files' 32 × 32.
 ///
 /// Records are streamed from the files straight into the final image buffers (the five
 /// training files in parallel, each into its own stretch): no file is held in memory whole,

@@ -1,6 +1,7 @@
 //! Your own images from a folder of PNG files, one sub-folder per class: decodes every
 //! `train/<class>/*.png` and `test/<class>/*.png` (with the `png` crate), drops alpha, brings
-//! each image to 32 × 32 with [`super::resize`] and labels it by its class folder.
+//! each image to the architecture's input side S × S (32 × 32 for PAD) with [`super::resize`]
+//! and labels it by its class folder.
 //!
 //! PAD equivalent: none (the reference reads CIFAR-10, SVHN, MNIST and Fashion-MNIST through
 //! torchvision). The layout is torchvision's `ImageFolder`, one per split.
@@ -25,16 +26,16 @@
 //!   stored colour whatever its transparency (no compositing onto a background).
 //! - **Channels**: 1 if every image of both splits is grey (with or without alpha), else 3, with
 //!   each grey image copied into R, G and B (Pillow's `convert("RGB")`).
-//! - **Size**: any, per image: a 32 × 32 image is kept as it is, any other is resized to
-//!   32 × 32 with Pillow's bilinear filter (non-square images are stretched, not cropped).
+//! - **Size**: any, per image: an S × S image is kept as it is, any other is resized to
+//!   S × S with Pillow's bilinear filter (non-square images are stretched, not cropped).
 //!   One decoded image may take at most [`MAX_DECODED_BYTES`].
 //!
 //! Errors name the file or folder and what was expected: a missing `train/` or `test/`, class
 //! folders that differ between them, an empty class folder, a PNG that does not decode (cut
 //! short, damaged chunk, bad checksum).
 
-use super::resize::{Bilinear, PLANE};
-use super::{file_error, DataError, Dataset, Split, IMAGE_SIDE};
+use super::resize::Bilinear;
+use super::{check_side, file_error, DataError, Dataset, Split, IMAGE_SIDE};
 use png::{BitDepth, ColorType, Decoder, Transformations};
 use rayon::prelude::*;
 use std::collections::BTreeSet;
@@ -49,18 +50,28 @@ pub const TRAIN_DIR: &str = "train";
 pub const TEST_DIR: &str = "test";
 
 /// Largest decoded image accepted, in bytes (256 MiB: e.g. 8192 × 8192 RGBA at 8 bits). Guards
-/// against a damaged header claiming a huge image; real images for a 32 × 32 network are far
+/// against a damaged header claiming a huge image; real images for a network's input are far
 /// smaller.
 pub const MAX_DECODED_BYTES: usize = 256 << 20;
 
-/// Loads `train/` and `test/` under `dir`.
+/// Loads `train/` and `test/` under `dir`, at PAD's 32 × 32: [`load_sized`] at [`IMAGE_SIDE`].
 pub fn load(dir: &Path) -> Result<Split, DataError> {
+    load_sized(dir, IMAGE_SIDE)
+}
+
+/// Loads `train/` and `test/` under `dir` with images of `side × side`; a side outside 1 to
+/// [`super::MAX_IMAGE_SIDE`] is an error.
+pub fn load_sized(dir: &Path, side: usize) -> Result<Split, DataError> {
+    check_side(side)?;
     let train_root = dir.join(TRAIN_DIR);
     let test_root = dir.join(TEST_DIR);
     let classes = class_names(dir, &train_root, &test_root)?;
     let train_files = list_split(&train_root, &classes)?;
     let test_files = list_split(&test_root, &classes)?;
-    let (train, test) = rayon::join(|| decode_all(&train_files), || decode_all(&test_files));
+    let (train, test) = rayon::join(
+        || decode_all(&train_files, side),
+        || decode_all(&test_files, side),
+    );
     let (train, test) = (train?, test?);
     let channels = if train.iter().chain(&test).any(|image| image.channels == 3) {
         3
@@ -73,9 +84,17 @@ pub fn load(dir: &Path) -> Result<Split, DataError> {
             &train,
             &train_files,
             channels,
+            side,
             &classes,
         )?,
-        test: assemble("image_folder/test", &test, &test_files, channels, &classes)?,
+        test: assemble(
+            "image_folder/test",
+            &test,
+            &test_files,
+            channels,
+            side,
+            &classes,
+        )?,
     })
 }
 
@@ -203,18 +222,20 @@ fn png_files(folder: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(files)
 }
 
-/// One decoded image at 32 × 32: 1 (grey) or 3 (RGB) planes.
+/// One decoded image at `side × side`: 1 (grey) or 3 (RGB) planes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodedImage {
     /// 1 or 3.
     pub channels: usize,
-    /// `channels` planes of 32 × 32 bytes (CHW).
+    /// `channels` planes of `side × side` bytes (CHW).
     pub planes: Vec<u8>,
 }
 
-fn decode_all(files: &[(PathBuf, u8)]) -> Result<Vec<DecodedImage>, DataError> {
-    let decoded: Vec<Result<DecodedImage, DataError>> =
-        files.par_iter().map(|(path, _)| read_png(path)).collect();
+fn decode_all(files: &[(PathBuf, u8)], side: usize) -> Result<Vec<DecodedImage>, DataError> {
+    let decoded: Vec<Result<DecodedImage, DataError>> = files
+        .par_iter()
+        .map(|(path, _)| read_png(path, side))
+        .collect();
     // The first failure in load order, whichever thread met it first.
     decoded.into_iter().collect()
 }
@@ -224,9 +245,10 @@ fn assemble(
     images: &[DecodedImage],
     files: &[(PathBuf, u8)],
     channels: usize,
+    side: usize,
     classes: &[String],
 ) -> Result<Dataset, DataError> {
-    let mut pixels = Vec::with_capacity(images.len() * channels * PLANE);
+    let mut pixels = Vec::with_capacity(images.len() * channels * side * side);
     for image in images {
         if image.channels == channels {
             pixels.extend_from_slice(&image.planes);
@@ -238,19 +260,13 @@ fn assemble(
         }
     }
     let labels = files.iter().map(|&(_, label)| label).collect();
-    Dataset::new(
-        name,
-        channels,
-        IMAGE_SIDE,
-        IMAGE_SIDE,
-        pixels,
-        labels,
-        classes.to_vec(),
-    )
+    Dataset::new(name, channels, side, side, pixels, labels, classes.to_vec())
 }
 
-/// Decodes one PNG file to 32 × 32 planes (see the module documentation for the rules).
-pub fn read_png(path: &Path) -> Result<DecodedImage, DataError> {
+/// Decodes one PNG file to `side × side` planes (see the module documentation for the rules;
+/// `side` is [`IMAGE_SIDE`] for PAD). A side of 0 is an error.
+pub fn read_png(path: &Path, side: usize) -> Result<DecodedImage, DataError> {
+    check_side(side)?;
     let file = File::open(path).map_err(|e| file_error(path, "a PNG image", e))?;
     let damaged =
         |e: png::DecodingError| DataError::format(path, format!("not a readable PNG image ({e})"));
@@ -322,7 +338,7 @@ pub fn read_png(path: &Path) -> Result<DecodedImage, DataError> {
     }
     Ok(DecodedImage {
         channels,
-        planes: Bilinear::new(rows, cols).resize_planes(&planes),
+        planes: Bilinear::new(rows, cols, side).resize_planes(&planes),
     })
 }
 

@@ -1,11 +1,13 @@
 //! MNIST and Fashion-MNIST from their idx files: 60,000 training and 10,000 test images,
-//! 1 × 28 × 28, brought to 1 × 32 × 32.
+//! 1 × 28 × 28, brought to 1 × S × S for an architecture of input side S (32 for PAD). At
+//! S = 28 the images are the idx file's bytes, unchanged, whatever [`MnistResize`] says.
 //!
 //! PAD equivalent: `torchvision.datasets.MNIST` / `FashionMNIST` + `Resize(32)` +
 //! `ToTensor()` + `Normalize((0.5,), (0.5,))`. PAD's `Resize(32)` is a bilinear upscale, which
 //! [`MnistResize::Bilinear`], padsim's default, reproduces byte for byte (Pillow's fixed-point
-//! arithmetic). [`MnistResize::Pad`] is the alternative: a 2-pixel black border keeps every
-//! stroke pixel as drawn, with no interpolation blur.
+//! arithmetic; `Resize(S)` at any other side). [`MnistResize::Pad`] is the alternative: a black
+//! border (2 pixels at 32) keeps every stroke pixel as drawn, with no interpolation blur; it
+//! cannot shrink, so padding to a side below the files' is an error naming the file.
 //!
 //! Files (each may also be gzip-compressed, named with `.gz` appended):
 //!
@@ -20,7 +22,7 @@
 //! ```
 
 use super::resize::Bilinear;
-use super::{read_file, DataError, Dataset, Split, IMAGE_SIDE, NUM_CLASSES};
+use super::{check_side, read_file, DataError, Dataset, Split, IMAGE_SIDE, NUM_CLASSES};
 use flate2::read::MultiGzDecoder;
 use rayon::prelude::*;
 use std::io::Read;
@@ -72,19 +74,34 @@ impl MnistFlavour {
     }
 }
 
-/// How an MNIST image becomes 32 × 32.
+/// How an MNIST image becomes `side × side` (32 × 32 for PAD) when it is not already that size.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MnistResize {
-    /// Centre the image on a black 32 × 32 canvas (2 pixels each side for 28 × 28).
+    /// Centre the image on a black `side × side` canvas (2 pixels each side for 28 × 28 at
+    /// 32); an error when the image is larger than the side.
     Pad,
-    /// Bilinear upscale, byte-for-byte what PAD's `transforms.Resize(32)` does to a PIL image.
+    /// Bilinear resize, byte-for-byte what PAD's `transforms.Resize(32)` (`Resize(side)`) does
+    /// to a PIL image.
     #[default]
     Bilinear,
 }
 
-/// Loads the four idx files (each plain or `.gz`) from `dir`.
+/// Loads the four idx files (each plain or `.gz`) from `dir`, at PAD's 32 × 32:
+/// [`load_sized`] at [`IMAGE_SIDE`].
 pub fn load(dir: &Path, flavour: MnistFlavour, resize: MnistResize) -> Result<Split, DataError> {
+    load_sized(dir, flavour, resize, IMAGE_SIDE)
+}
+
+/// Loads the four idx files (each plain or `.gz`) from `dir`, with images of `side × side`
+/// ([`IdxImages::to_side`]); a side outside 1 to [`super::MAX_IMAGE_SIDE`] is an error.
+pub fn load_sized(
+    dir: &Path,
+    flavour: MnistFlavour,
+    resize: MnistResize,
+    side: usize,
+) -> Result<Split, DataError> {
+    check_side(side)?;
     let split = |stem: &str, name: &str| -> Result<Dataset, DataError> {
         let images_path = find(dir, &format!("{stem}-images-idx3-ubyte"), "images")?;
         let labels_path = find(dir, &format!("{stem}-labels-idx1-ubyte"), "labels")?;
@@ -102,13 +119,13 @@ pub fn load(dir: &Path, flavour: MnistFlavour, resize: MnistResize) -> Result<Sp
             ));
         }
         let pixels = images
-            .to_32x32(resize)
+            .to_side(side, resize)
             .map_err(|detail| DataError::format(&images_path, detail))?;
         Dataset::new(
             format!("{}/{name}", flavour.prefix()),
             1,
-            IMAGE_SIDE,
-            IMAGE_SIDE,
+            side,
+            side,
             pixels,
             labels,
             flavour.class_names(),
@@ -274,35 +291,46 @@ pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, DataError> {
 }
 
 impl IdxImages {
-    /// All images brought to 32 × 32, back to back. Fails (with a message for the caller to
-    /// attach to the file) when padding is asked of an image larger than 32 × 32.
-    pub fn to_32x32(&self, resize: MnistResize) -> Result<Vec<u8>, String> {
-        const OUT: usize = IMAGE_SIDE * IMAGE_SIDE;
-        let in_len = self.rows * self.cols;
-        if resize == MnistResize::Pad && (self.rows > IMAGE_SIDE || self.cols > IMAGE_SIDE) {
+    /// All images brought to `side × side`, back to back: the stored bytes unchanged when they
+    /// already are that size, else padded or resized as `resize` says. Fails (with a message
+    /// for the caller to attach to the file) for a side of 0 and when padding is asked of an
+    /// image larger than the side.
+    pub fn to_side(&self, side: usize, resize: MnistResize) -> Result<Vec<u8>, String> {
+        if side == 0 {
+            return Err(
+                "images cannot be brought to 0x0 pixels; expected a side of at least 1".into(),
+            );
+        }
+        if (self.rows, self.cols) == (side, side) {
+            return Ok(self.pixels.clone());
+        }
+        if resize == MnistResize::Pad && (self.rows > side || self.cols > side) {
             return Err(format!(
-                "images of {}x{} pixels cannot be padded to 32x32; use bilinear resizing",
+                "images of {}x{} pixels cannot be padded to {side}x{side}; use bilinear resizing",
                 self.rows, self.cols
             ));
         }
-        let bilinear = Bilinear::new(self.rows, self.cols);
-        let mut out = vec![0u8; self.count * OUT];
-        out.par_chunks_mut(OUT)
+        let out_len = side * side;
+        let in_len = self.rows * self.cols;
+        let bilinear = Bilinear::new(self.rows, self.cols, side);
+        let mut out = vec![0u8; self.count * out_len];
+        out.par_chunks_mut(out_len)
             .zip(self.pixels.par_chunks(in_len))
             .for_each(|(dst, src)| match resize {
-                MnistResize::Pad => pad_into(src, self.rows, self.cols, dst),
+                MnistResize::Pad => pad_into(src, self.rows, self.cols, side, dst),
                 MnistResize::Bilinear => bilinear.resize(src, dst),
             });
         Ok(out)
     }
 }
 
-/// Copies a `rows × cols` image into the centre of a zeroed 32 × 32 canvas.
-fn pad_into(src: &[u8], rows: usize, cols: usize, dst: &mut [u8]) {
-    let top = (IMAGE_SIDE - rows) / 2;
-    let left = (IMAGE_SIDE - cols) / 2;
+/// Copies a `rows × cols` image into the centre of a zeroed `side × side` canvas (an odd
+/// margin leaves the extra pixel at the bottom or right).
+fn pad_into(src: &[u8], rows: usize, cols: usize, side: usize, dst: &mut [u8]) {
+    let top = (side - rows) / 2;
+    let left = (side - cols) / 2;
     for (r, src_row) in src.chunks_exact(cols).enumerate() {
-        let start = (top + r) * IMAGE_SIDE + left;
+        let start = (top + r) * side + left;
         dst[start..start + cols].copy_from_slice(src_row);
     }
 }
@@ -328,7 +356,7 @@ mod tests {
             cols: 28,
             pixels: vec![200; 28 * 28],
         };
-        let out = images.to_32x32(MnistResize::Pad).unwrap();
+        let out = images.to_side(32, MnistResize::Pad).unwrap();
         for r in 0..32 {
             for c in 0..32 {
                 let inside = (2..30).contains(&r) && (2..30).contains(&c);
@@ -383,7 +411,7 @@ mod tests {
             cols: 28,
             pixels: pattern28(),
         };
-        let out = images.to_32x32(MnistResize::Bilinear).unwrap();
+        let out = images.to_side(32, MnistResize::Bilinear).unwrap();
         for (r, hex) in PILLOW_BILINEAR_ROWS.iter().enumerate() {
             for c in 0..32 {
                 let expected = u8::from_str_radix(&hex[2 * c..2 * c + 2], 16).unwrap();
@@ -400,9 +428,72 @@ mod tests {
             cols: 28,
             pixels: [vec![0; 784], vec![255; 784]].concat(),
         };
-        let out = images.to_32x32(MnistResize::Bilinear).unwrap();
+        let out = images.to_side(32, MnistResize::Bilinear).unwrap();
         assert!(out[..1024].iter().all(|&v| v == 0));
         assert!(out[1024..].iter().all(|&v| v == 255));
+    }
+
+    #[test]
+    fn at_the_files_side_the_bytes_are_kept_whatever_the_resize() {
+        let images = IdxImages {
+            count: 2,
+            rows: 28,
+            cols: 28,
+            pixels: [pattern28(), pattern28().iter().map(|v| !v).collect()].concat(),
+        };
+        for resize in [MnistResize::Pad, MnistResize::Bilinear] {
+            assert_eq!(images.to_side(28, resize).unwrap(), images.pixels);
+        }
+    }
+
+    #[test]
+    fn pad_centres_on_any_larger_side_and_refuses_smaller_ones() {
+        let images = IdxImages {
+            count: 1,
+            rows: 28,
+            cols: 28,
+            pixels: pattern28(),
+        };
+        // 64: 18 pixels each side; 31: 1 above and left, 2 below and right.
+        for (side, margin) in [(64, 18), (31, 1)] {
+            let out = images.to_side(side, MnistResize::Pad).unwrap();
+            assert_eq!(out.len(), side * side);
+            for r in 0..side {
+                for c in 0..side {
+                    let inside =
+                        (margin..margin + 28).contains(&r) && (margin..margin + 28).contains(&c);
+                    let expected = if inside {
+                        pattern28()[(r - margin) * 28 + (c - margin)]
+                    } else {
+                        0
+                    };
+                    assert_eq!(out[r * side + c], expected, "side {side} ({r},{c})");
+                }
+            }
+        }
+        let err = images.to_side(20, MnistResize::Pad).unwrap_err();
+        assert_eq!(
+            err,
+            "images of 28x28 pixels cannot be padded to 20x20; use bilinear resizing"
+        );
+        assert!(images.to_side(0, MnistResize::Bilinear).is_err());
+        assert!(images.to_side(0, MnistResize::Pad).is_err());
+    }
+
+    #[test]
+    fn bilinear_to_other_sides_is_the_shared_filter() {
+        let images = IdxImages {
+            count: 2,
+            rows: 28,
+            cols: 28,
+            pixels: [pattern28(), vec![90; 784]].concat(),
+        };
+        for side in [20, 64] {
+            let out = images.to_side(side, MnistResize::Bilinear).unwrap();
+            let expected = Bilinear::new(28, 28, side).resize_planes(&images.pixels);
+            assert_eq!(out, expected, "side {side}");
+            assert!(out[side * side..].iter().all(|&v| v == 90));
+        }
     }
 
     #[test]

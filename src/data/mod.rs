@@ -2,13 +2,15 @@
 //! the occlusion-robustness evaluation.
 //!
 //! Every loader produces a [`Split`] of two [`Dataset`]s whose images are `u8` in NCHW order
-//! (`[N, C, 32, 32]`, C = 3 for colour sets, 1 for grey ones such as MNIST) with labels
-//! `0..classes` (10 classes for the built-in sets, any number from 2 to 256 for your own). Pixels
+//! (`[N, C, S, S]`, S = the architecture's input side, 32 for PAD; C = 3 for colour sets, 1 for
+//! grey ones such as MNIST) with labels `0..classes` (10 classes for the built-in sets, any
+//! number from 2 to 256 for your own). Pixels
 //! become network input only when a mini-batch is drawn ([`Dataset::batch_f32`]), scaled to
 //! [-1, 1] by `x / 127.5 - 1`, so a 50,000-image training set costs about 150 MB, not 600.
 //!
 //! PAD equivalent: `utils.get_dataset` = `torchvision.datasets.{CIFAR10, SVHN, MNIST,
-//! FashionMNIST}` + `Resize(32)` + `ToTensor()` + `Normalize((0.5,…), (0.5,…))`.
+//! FashionMNIST}` + `Resize(32)` + `ToTensor()` + `Normalize((0.5,…), (0.5,…))`; [`load`] is
+//! that at side 32, [`load_sized`] the same with `Resize(S)` for an architecture of input side S.
 //!
 //! | [`DatasetKind`]   | files in the directory                                       | module             |
 //! |-------------------|--------------------------------------------------------------|--------------------|
@@ -20,7 +22,11 @@
 //! | `image_folder`    | `{train,test}/<class>/*.png`                                 | [`image_folder`]   |
 //! | `npy`             | `{train,test}_{images,labels}.npy`, `class_names.txt`        | [`npy`]            |
 //!
-//! Images that are not 32 × 32 are brought to it by [`resize`] (Pillow's bilinear filter).
+//! Images are brought to S × S, the architecture's input side (32 for PAD, [`IMAGE_SIDE`]):
+//! files already of that size are used byte for byte, others are resized by [`resize`]
+//! (Pillow's bilinear filter; MNIST-format sets may be padded instead, see [`MnistResize`]), and
+//! the synthetic set is drawn at S directly. At S = 28, MNIST and Fashion-MNIST are their idx
+//! files unchanged. S runs from 1 to [`MAX_IMAGE_SIDE`]; other sides are a [`DataError::Side`].
 //!
 //! Loaders never panic on malformed files: each returns a [`DataError`] whose message starts
 //! with the file's path and says what was expected and what was found.
@@ -44,12 +50,18 @@ use std::str::FromStr;
 
 pub use mnist::MnistResize;
 pub use occlusion::{
-    apply_mask, apply_per_image_masks, nrem_mask, per_image_masks, tile_mask, NremOcclusion,
+    apply_mask, apply_per_image_masks, eval_tile, nrem_mask, nrem_tile_sizes, per_image_masks,
+    tile_mask, NremOcclusion,
 };
 pub use synthetic::SyntheticConfig;
 
-/// Height and width of every image padsim trains on (PAD's `--imageSize 32`).
+/// Height and width of the images of PAD's architecture (PAD's `--imageSize 32`): the side
+/// [`load`] brings every data set to. Other architectures ask [`load_sized`] for theirs.
 pub const IMAGE_SIDE: usize = 32;
+
+/// The largest image side [`load_sized`] accepts: a 1024 × 1024 RGB image is 3 MiB, so any
+/// larger side is far beyond what a data set in memory can hold and taken for a mistake.
+pub const MAX_IMAGE_SIDE: usize = 1024;
 
 /// Number of classes of the built-in data sets (CIFAR-10, SVHN, MNIST, Fashion-MNIST, the
 /// synthetic set). Your own sets ([`DatasetKind::ImageFolder`], [`DatasetKind::Npy`]) have
@@ -110,6 +122,11 @@ pub enum DataError {
     /// A data set name that [`DatasetKind::from_str`] does not know.
     #[error("unknown data set {found:?}; expected one of {}", DatasetKind::NAMES.join(", "))]
     UnknownKind { found: String },
+    /// An image side the loaders cannot produce (0, or above [`MAX_IMAGE_SIDE`]).
+    #[error(
+        "image side {side} pixels; expected 1 to {MAX_IMAGE_SIDE} (the architecture's square input side, 32 for PAD)"
+    )]
+    Side { side: usize },
 }
 
 impl DataError {
@@ -123,7 +140,7 @@ impl DataError {
             | Self::Label { path, .. }
             | Self::Format { path, .. }
             | Self::Decompress { path, .. } => Some(path),
-            Self::Invalid { .. } | Self::UnknownKind { .. } => None,
+            Self::Invalid { .. } | Self::UnknownKind { .. } | Self::Side { .. } => None,
         }
     }
 
@@ -132,6 +149,16 @@ impl DataError {
             path: path.to_path_buf(),
             detail: detail.into(),
         }
+    }
+}
+
+/// `Ok` for an image side the loaders can produce, 1 to [`MAX_IMAGE_SIDE`]; a
+/// [`DataError::Side`] otherwise.
+pub fn check_side(side: usize) -> Result<(), DataError> {
+    if (1..=MAX_IMAGE_SIDE).contains(&side) {
+        Ok(())
+    } else {
+        Err(DataError::Side { side })
     }
 }
 
@@ -287,12 +314,12 @@ impl Dataset {
         self.channels
     }
 
-    /// Image height in pixels (32 for every PAD data set).
+    /// Image height in pixels (the side the set was loaded at: 32 for PAD).
     pub fn height(&self) -> usize {
         self.height
     }
 
-    /// Image width in pixels (32 for every PAD data set).
+    /// Image width in pixels (the side the set was loaded at: 32 for PAD).
     pub fn width(&self) -> usize {
         self.width
     }
@@ -384,6 +411,24 @@ impl Dataset {
         }
     }
 
+    /// The same images at `side × side`: every channel plane resized with Pillow's bilinear
+    /// filter ([`resize::Bilinear`]); the set itself, untouched, when it already is that size.
+    /// An error for a side outside 1 to [`MAX_IMAGE_SIDE`].
+    pub fn resized(self, side: usize) -> Result<Dataset, DataError> {
+        if (self.height, self.width) == (side, side) {
+            return Ok(self);
+        }
+        check_side(side)?;
+        let images =
+            resize::Bilinear::new(self.height, self.width, side).resize_planes(&self.images);
+        Ok(Dataset {
+            height: side,
+            width: side,
+            images,
+            ..self
+        })
+    }
+
     /// How many images each class has, indexed by label.
     pub fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.class_names.len()];
@@ -412,15 +457,15 @@ pub struct Split {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DatasetKind {
-    /// CIFAR-10, binary version (3 × 32 × 32).
+    /// CIFAR-10, binary version (3 × 32 × 32 files, brought to the architecture's side).
     Cifar10,
-    /// Street View House Numbers, cropped digits (3 × 32 × 32).
+    /// Street View House Numbers, cropped digits (3 × 32 × 32 files, brought to the side).
     Svhn,
-    /// MNIST handwritten digits (1 × 28 × 28, brought to 32 × 32).
+    /// MNIST handwritten digits (1 × 28 × 28 files, brought to the side: 32 for PAD).
     Mnist,
-    /// Fashion-MNIST (1 × 28 × 28, brought to 32 × 32).
+    /// Fashion-MNIST (1 × 28 × 28 files, brought to the side: 32 for PAD).
     FashionMnist,
-    /// The built-in procedural shapes (3 × 32 × 32), needs no files.
+    /// The built-in procedural shapes (3 channels, drawn at the side), needs no files.
     Synthetic,
     /// Your own PNG images, one sub-folder per class under `train/` and `test/`.
     ImageFolder,
@@ -529,7 +574,7 @@ pub fn dir_from_env(kind: DatasetKind) -> Option<PathBuf> {
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct LoadOptions {
-    /// How 28 × 28 MNIST images become 32 × 32.
+    /// How MNIST's 28 × 28 images become the architecture's side when it is not 28 (32 for PAD).
     pub mnist_resize: MnistResize,
     /// Size and seed of the synthetic set.
     pub synthetic: SyntheticConfig,
@@ -537,18 +582,39 @@ pub struct LoadOptions {
 
 /// Loads both splits of `kind` from `dir`, the folder that holds the data set's files (for
 /// CIFAR-10 the `cifar-10-batches-bin` folder itself; for an image folder the one holding
-/// `train/` and `test/`). `dir` is ignored for [`DatasetKind::Synthetic`].
+/// `train/` and `test/`), with images of PAD's 32 × 32: [`load_sized`] at [`IMAGE_SIDE`].
+/// `dir` is ignored for [`DatasetKind::Synthetic`].
 pub fn load(kind: DatasetKind, dir: &Path, options: &LoadOptions) -> Result<Split, DataError> {
+    load_sized(kind, dir, options, IMAGE_SIDE)
+}
+
+/// Loads both splits of `kind` from `dir` (as [`load`]) with images of `side × side`, the
+/// architecture's input side: files of that size are kept byte for byte, others resized with
+/// Pillow's bilinear filter (MNIST-format sets: bilinear or padded, as `options.mnist_resize`
+/// says, and untouched at side 28); the synthetic set is drawn at `side`. A side outside 1 to
+/// [`MAX_IMAGE_SIDE`] is a [`DataError::Side`].
+pub fn load_sized(
+    kind: DatasetKind,
+    dir: &Path,
+    options: &LoadOptions,
+    side: usize,
+) -> Result<Split, DataError> {
+    check_side(side)?;
     match kind {
-        DatasetKind::Cifar10 => cifar10::load(dir),
-        DatasetKind::Svhn => svhn::load(dir),
-        DatasetKind::Mnist => mnist::load(dir, mnist::MnistFlavour::Digits, options.mnist_resize),
-        DatasetKind::FashionMnist => {
-            mnist::load(dir, mnist::MnistFlavour::Fashion, options.mnist_resize)
+        DatasetKind::Cifar10 => cifar10::load_sized(dir, side),
+        DatasetKind::Svhn => svhn::load_sized(dir, side),
+        DatasetKind::Mnist => {
+            mnist::load_sized(dir, mnist::MnistFlavour::Digits, options.mnist_resize, side)
         }
-        DatasetKind::Synthetic => Ok(synthetic::generate(&options.synthetic)),
-        DatasetKind::ImageFolder => image_folder::load(dir),
-        DatasetKind::Npy => npy::load(dir),
+        DatasetKind::FashionMnist => mnist::load_sized(
+            dir,
+            mnist::MnistFlavour::Fashion,
+            options.mnist_resize,
+            side,
+        ),
+        DatasetKind::Synthetic => synthetic::generate_sized(&options.synthetic, side),
+        DatasetKind::ImageFolder => image_folder::load_sized(dir, side),
+        DatasetKind::Npy => npy::load_sized(dir, side),
     }
 }
 
@@ -616,6 +682,45 @@ mod tests {
         assert_eq!(sub.image(0), &[10, 20, 30, 40]);
         assert_eq!(sub.labels(), &[0]);
         assert_eq!(data.class_counts(), vec![1, 1]);
+    }
+
+    #[test]
+    fn resized_keeps_a_set_at_its_side_and_resizes_every_plane_otherwise() {
+        let data = tiny();
+        assert_eq!(data.clone().resized(2).unwrap(), data);
+        let up = data.clone().resized(3).unwrap();
+        assert_eq!(
+            (up.channels(), up.height(), up.width(), up.len()),
+            (1, 3, 3, 2)
+        );
+        let filter = resize::Bilinear::new(2, 2, 3);
+        assert_eq!(up.images(), filter.resize_planes(data.images()).as_slice());
+        assert_eq!(
+            (up.labels(), up.class_names()),
+            (data.labels(), data.class_names())
+        );
+        for side in [0, MAX_IMAGE_SIDE + 1, usize::MAX] {
+            let err = data.clone().resized(side).unwrap_err();
+            assert!(matches!(err, DataError::Side { side: s } if s == side));
+        }
+    }
+
+    #[test]
+    fn sides_outside_the_range_are_errors_not_panics() {
+        assert!(check_side(1).is_ok() && check_side(MAX_IMAGE_SIDE).is_ok());
+        let nowhere = Path::new("/nonexistent/padsim");
+        for side in [0, MAX_IMAGE_SIDE + 1, usize::MAX] {
+            for kind in DatasetKind::ALL {
+                let err = load_sized(kind, nowhere, &LoadOptions::default(), side).unwrap_err();
+                let message = err.to_string();
+                assert!(
+                    message.contains(&format!("image side {side} pixels"))
+                        && message.contains("expected 1 to 1024"),
+                    "{kind}: {message}"
+                );
+                assert!(err.path().is_none());
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Your own images and labels as NumPy `.npy` arrays: reads `uint8` image arrays and integer
 //! label arrays for both splits (headers and data through the `ndarray-npy` crate), brings the
-//! images to 32 × 32 with [`super::resize`] and checks every label against the classes.
+//! images to the architecture's input side S × S (32 × 32 for PAD) with [`super::resize`] and
+//! checks every label against the classes.
 //!
 //! PAD equivalent: none (the reference reads CIFAR-10, SVHN, MNIST and Fashion-MNIST through
 //! torchvision).
@@ -21,8 +22,8 @@
 //! - **Classes**: with `class_names.txt`, its lines (blank ones skipped), 2 to 256 distinct
 //!   names, and every label must lie in `0..names`; without it, `0..=K-1` named `"0"`, `"1"`,
 //!   …, where K − 1 is the largest label of either split (at least 1, at most 255).
-//! - **Size**: arrays of 32 × 32 images are used as they are; any other size is resized to
-//!   32 × 32 with Pillow's bilinear filter, each channel plane alone.
+//! - **Size**: arrays of S × S images are used as they are; any other size is resized to
+//!   S × S with Pillow's bilinear filter, each channel plane alone.
 //! - **Order**: images keep the order of the arrays.
 //!
 //! Errors name the file and what was expected: a dtype other than `uint8` for images or an
@@ -31,7 +32,7 @@
 //! outside the classes.
 
 use super::resize::Bilinear;
-use super::{file_error, read_name_lines, DataError, Dataset, Split, IMAGE_SIDE};
+use super::{check_side, file_error, read_name_lines, DataError, Dataset, Split, IMAGE_SIDE};
 use ndarray::ArrayD;
 use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyError, ReadNpyExt, ReadableElement};
@@ -53,8 +54,16 @@ pub const CLASS_NAMES_FILE: &str = "class_names.txt";
 /// Largest `.npy` header accepted (1 MiB; NumPy writes about 128 bytes).
 const MAX_HEADER_BYTES: u64 = 1 << 20;
 
-/// Loads the four arrays (and `class_names.txt` if present) from `dir`.
+/// Loads the four arrays (and `class_names.txt` if present) from `dir`, at PAD's 32 × 32:
+/// [`load_sized`] at [`IMAGE_SIDE`].
 pub fn load(dir: &Path) -> Result<Split, DataError> {
+    load_sized(dir, IMAGE_SIDE)
+}
+
+/// Loads the four arrays (and `class_names.txt` if present) from `dir`, with images of
+/// `side × side`; a side outside 1 to [`super::MAX_IMAGE_SIDE`] is an error.
+pub fn load_sized(dir: &Path, side: usize) -> Result<Split, DataError> {
+    check_side(side)?;
     let paths = |images: &str, labels: &str| (dir.join(images), dir.join(labels));
     let (train_images_path, train_labels_path) = paths(TRAIN_IMAGES, TRAIN_LABELS);
     let (test_images_path, test_labels_path) = paths(TEST_IMAGES, TEST_LABELS);
@@ -100,9 +109,9 @@ pub fn load(dir: &Path) -> Result<Split, DataError> {
         Dataset::new(
             name,
             channels,
-            IMAGE_SIDE,
-            IMAGE_SIDE,
-            images.into_32x32(),
+            side,
+            side,
+            images.into_side(side),
             labels,
             class_names.clone(),
         )
@@ -124,12 +133,16 @@ pub struct NpyImages {
 }
 
 impl NpyImages {
-    /// All images at 32 × 32 (resized with Pillow's bilinear filter if they are not), NCHW.
-    pub fn into_32x32(self) -> Vec<u8> {
-        if (self.rows, self.cols) == (IMAGE_SIDE, IMAGE_SIDE) {
+    /// All images at `side × side` (resized with Pillow's bilinear filter if they are not),
+    /// NCHW.
+    ///
+    /// # Panics
+    /// If `side` is 0 ([`load_sized`] checks it first).
+    pub fn into_side(self, side: usize) -> Vec<u8> {
+        if (self.rows, self.cols) == (side, side) {
             self.pixels
         } else {
-            Bilinear::new(self.rows, self.cols).resize_planes(&self.pixels)
+            Bilinear::new(self.rows, self.cols, side).resize_planes(&self.pixels)
         }
     }
 }

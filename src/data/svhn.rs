@@ -1,9 +1,12 @@
 //! SVHN (Street View House Numbers), cropped digits: 73,257 training and 26,032 test
-//! images, 3 × 32 × 32, labels 0..=9.
+//! images, 3 × 32 × 32, labels 0..=9, brought to the architecture's input side (32 for PAD:
+//! kept byte for byte; any other side: each plane resized with Pillow's bilinear filter,
+//! [`super::resize`]).
 //!
 //! PAD equivalent: `torchvision.datasets.SVHN(split='train'|'test')` + `Resize(32)` (a no-op) +
 //! `ToTensor()` + `Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))`; torchvision reads the same
 //! files with `scipy.io.loadmat`, takes `X.transpose(3, 2, 0, 1)` and maps label 10 to 0.
+//! `Resize(S)` at side S.
 //!
 //! Files (MATLAB v5/v7 MAT-files, read by [`super::mat5`]):
 //!
@@ -19,7 +22,7 @@
 //! transposed (MATLAB's column-major plane → row-major rows).
 
 use super::mat5::{self, MatClass, MatFile};
-use super::{DataError, Dataset, Split, IMAGE_SIDE, NUM_CLASSES};
+use super::{check_side, DataError, Dataset, Split, IMAGE_SIDE, NUM_CLASSES};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -32,7 +35,18 @@ pub const TEST_FILE: &str = "test_32x32.mat";
 const PLANE: usize = IMAGE_SIDE * IMAGE_SIDE;
 const IMAGE_LEN: usize = 3 * PLANE;
 
-/// Loads `train_32x32.mat` and `test_32x32.mat` from `dir`.
+/// [`load`], with the images resized to `side × side` (kept as they are at 32); a side outside
+/// 1 to [`super::MAX_IMAGE_SIDE`] is an error.
+pub fn load_sized(dir: &Path, side: usize) -> Result<Split, DataError> {
+    check_side(side)?;
+    let Split { train, test } = load(dir)?;
+    Ok(Split {
+        train: train.resized(side)?,
+        test: test.resized(side)?,
+    })
+}
+
+/// Loads `train_32x32.mat` and `test_32x32.mat` from `dir`, at the files' 32 × 32.
 pub fn load(dir: &Path) -> Result<Split, DataError> {
     let (train, test) = rayon::join(
         || read_split(&dir.join(TRAIN_FILE), "svhn/train"),

@@ -1,5 +1,6 @@
 //! A built-in labelled image set, drawn procedurally from a seed: ten classes of shapes,
-//! 3 × 32 × 32, for runs and tests on machines without any downloaded data.
+//! 3 × S × S for an architecture of input side S (32 for PAD), for runs and tests on machines
+//! without any downloaded data.
 //!
 //! PAD equivalent: none (PAD trains on CIFAR-10, SVHN, MNIST, Fashion-MNIST). It stands in for
 //! them where only the plumbing matters, and is hard enough that a linear probe's accuracy on
@@ -28,6 +29,13 @@
 //! anti-aliased: coverage is `clamp(0.5 − d, 0, 1)` for the signed distance `d` (pixels) of a
 //! pixel centre to the outline.
 //!
+//! Lengths are given at S = 32; at another side every length (position, radius, stripe period,
+//! checker size, ring width) is scaled by S/32, so an image at side S shows the same scene as at
+//! 32, drawn with S/32 times as many pixels per unit. The random draws are the same at every
+//! side (one noise draw per pixel comes last), and at S = 32 the images are the bytes the set
+//! had before other sides existed. The anti-aliasing ramp and the noise stay one pixel wide and
+//! per pixel.
+//!
 //! What it shows (the defaults: 5,000 training and 1,000 test images, seed 0, padsim's default
 //! PAD network): the untrained encoder's latents already separate the classes somewhat (converged
 //! linear probe 45.4% on the test set, chance 10%), since random convolutions respond to shapes;
@@ -41,7 +49,7 @@
 //! draw them or in what order. Labels cycle `0, 1, …, 9, 0, …`, so every prefix of a split is
 //! balanced to within one image per class.
 
-use super::{Dataset, Split, IMAGE_SIDE, NUM_CLASSES};
+use super::{check_side, DataError, Dataset, Split, IMAGE_SIDE, NUM_CLASSES};
 use ndarray_rand::rand::Rng;
 use ndarray_rand::rand_distr::StandardNormal;
 use rand_chacha::rand_core::SeedableRng;
@@ -93,11 +101,10 @@ pub enum SplitTag {
     Test = 2,
 }
 
-const IMAGE_LEN: usize = 3 * IMAGE_SIDE * IMAGE_SIDE;
 const NOISE_SD: f64 = 0.05;
 const TINT: f64 = 0.1;
 
-/// Generates both splits.
+/// Generates both splits at PAD's 32 × 32.
 pub fn generate(config: &SyntheticConfig) -> Split {
     Split {
         train: generate_split(config.seed, SplitTag::Train, config.train_size),
@@ -105,13 +112,36 @@ pub fn generate(config: &SyntheticConfig) -> Split {
     }
 }
 
-/// Generates `count` images of one split.
+/// Generates both splits at `side × side`; a side outside 1 to [`super::MAX_IMAGE_SIDE`] is an
+/// error.
+pub fn generate_sized(config: &SyntheticConfig, side: usize) -> Result<Split, DataError> {
+    Ok(Split {
+        train: generate_split_sized(config.seed, SplitTag::Train, config.train_size, side)?,
+        test: generate_split_sized(config.seed, SplitTag::Test, config.test_size, side)?,
+    })
+}
+
+/// Generates `count` images of one split at PAD's 32 × 32.
 pub fn generate_split(seed: u64, split: SplitTag, count: usize) -> Dataset {
-    let mut images = vec![0u8; count * IMAGE_LEN];
+    generate_split_sized(seed, split, count, IMAGE_SIDE)
+        .expect("32 is a valid side and generated images and labels have consistent sizes")
+}
+
+/// Generates `count` images of one split at `side × side`; a side outside 1 to
+/// [`super::MAX_IMAGE_SIDE`] is an error.
+pub fn generate_split_sized(
+    seed: u64,
+    split: SplitTag,
+    count: usize,
+    side: usize,
+) -> Result<Dataset, DataError> {
+    check_side(side)?;
+    let image_len = 3 * side * side;
+    let mut images = vec![0u8; count * image_len];
     images
-        .par_chunks_mut(IMAGE_LEN)
+        .par_chunks_mut(image_len)
         .enumerate()
-        .for_each(|(index, dst)| render(seed, split, index, dst));
+        .for_each(|(index, dst)| render(seed, split, index, side, dst));
     let labels = (0..count).map(label_of).collect();
     let name = match split {
         SplitTag::Train => "synthetic/train",
@@ -120,13 +150,12 @@ pub fn generate_split(seed: u64, split: SplitTag, count: usize) -> Dataset {
     Dataset::new(
         name,
         3,
-        IMAGE_SIDE,
-        IMAGE_SIDE,
+        side,
+        side,
         images,
         labels,
         CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
     )
-    .expect("generated images and labels have consistent sizes")
 }
 
 /// The label of image `index`: classes in turn.
@@ -141,20 +170,21 @@ fn image_rng(seed: u64, split: SplitTag, index: usize) -> ChaCha8Rng {
     rng
 }
 
-/// Draws image `index` of `split` into `dst` (CHW bytes, 3 × 32 × 32).
-fn render(seed: u64, split: SplitTag, index: usize, dst: &mut [u8]) {
+/// Draws image `index` of `split` into `dst` (CHW bytes, 3 × side × side).
+fn render(seed: u64, split: SplitTag, index: usize, side: usize, dst: &mut [u8]) {
     let mut rng = image_rng(seed, split, index);
-    let shape = Shape::draw(label_of(index), &mut rng);
+    let shape = Shape::draw(label_of(index), scale_of(side), &mut rng);
 
     let (foreground, background) = shape_and_background_colours(&mut rng);
     // Background brightness changes linearly across the image by up to ±0.15.
     let gradient_angle = rng.random::<f64>() * 2.0 * PI;
-    let gradient_strength = rng.random::<f64>() * 0.3 / IMAGE_SIDE as f64;
+    let gradient_strength = rng.random::<f64>() * 0.3 / side as f64;
     let (gx, gy) = (gradient_angle.cos(), gradient_angle.sin());
 
-    let half = IMAGE_SIDE as f64 / 2.0;
-    for row in 0..IMAGE_SIDE {
-        for col in 0..IMAGE_SIDE {
+    let half = side as f64 / 2.0;
+    let plane = side * side;
+    for row in 0..side {
+        for col in 0..side {
             // Pixel centre relative to the shape's centre, y pointing down.
             let x = col as f64 + 0.5;
             let y = row as f64 + 0.5;
@@ -164,8 +194,7 @@ fn render(seed: u64, split: SplitTag, index: usize, dst: &mut [u8]) {
                 let back = background[ch] + shade;
                 let noise: f64 = rng.sample::<f64, _>(StandardNormal) * NOISE_SD;
                 let value = back * (1.0 - alpha) + foreground[ch] * alpha + noise;
-                dst[ch * IMAGE_SIDE * IMAGE_SIDE + row * IMAGE_SIDE + col] =
-                    (value.clamp(0.0, 1.0) * 255.0).round() as u8;
+                dst[ch * plane + row * side + col] = (value.clamp(0.0, 1.0) * 255.0).round() as u8;
             }
         }
     }
@@ -183,9 +212,16 @@ fn shape_and_background_colours(rng: &mut impl Rng) -> ([f64; 3], [f64; 3]) {
     (tinted(shape), background)
 }
 
+/// Lengths at `side` per length at 32: `side / 32` (exactly 1 at 32).
+fn scale_of(side: usize) -> f64 {
+    side as f64 / IMAGE_SIDE as f64
+}
+
 /// One drawn shape: its class and random parameters, in pixels.
 struct Shape {
     class: u8,
+    /// Lengths per length at side 32 ([`scale_of`]).
+    scale: f64,
     cx: f64,
     cy: f64,
     radius: f64,
@@ -200,10 +236,13 @@ struct Shape {
 }
 
 impl Shape {
-    fn draw(class: u8, rng: &mut impl Rng) -> Self {
-        let cx = rng.random_range(9.0..23.0);
-        let cy = rng.random_range(9.0..23.0);
-        let radius = rng.random_range(5.0..10.0);
+    /// Draws a shape of `class` with lengths `scale` times those at side 32. The draws do not
+    /// depend on `scale`, and at `scale = 1` the parameters are exactly those of side 32.
+    fn draw(class: u8, scale: f64, rng: &mut impl Rng) -> Self {
+        let k = scale;
+        let cx = rng.random_range(9.0 * k..23.0 * k);
+        let cy = rng.random_range(9.0 * k..23.0 * k);
+        let radius = rng.random_range(5.0 * k..10.0 * k);
         let angle = match class {
             1 | 3 | 7 => rng.random_range(-0.35..0.35),
             6 => {
@@ -216,8 +255,8 @@ impl Shape {
             _ => 0.0,
         };
         let period = match class {
-            8 => rng.random_range(3.0..5.5),
-            _ => rng.random_range(4.0..7.0),
+            8 => rng.random_range(3.0 * k..5.5 * k),
+            _ => rng.random_range(4.0 * k..7.0 * k),
         };
         let phase = rng.random::<f64>() * 2.0 * PI;
         let mut bumps = [(0.0, 0.0, 1.0); 3];
@@ -230,6 +269,7 @@ impl Shape {
         }
         Self {
             class,
+            scale,
             cx,
             cy,
             radius,
@@ -255,7 +295,7 @@ impl Shape {
         match self.class {
             0 => edge(dx.hypot(dy) - r),
             1 => edge(u.abs().max(v.abs()) - 0.85 * r),
-            2 => edge((dx.hypot(dy) - r).abs() - (0.22 * r).max(1.2)),
+            2 => edge((dx.hypot(dy) - r).abs() - (0.22 * r).max(1.2 * self.scale)),
             3 => {
                 let half_width = 0.28 * r;
                 let horizontal = (u.abs() - r).max(v.abs() - half_width);
@@ -338,7 +378,7 @@ mod tests {
         assert_eq!(parallel, one_thread);
         // Image i is the same whatever else is generated alongside it.
         let small = generate_split(11, SplitTag::Train, 5);
-        assert_eq!(small.images(), &parallel.train.images()[..5 * IMAGE_LEN]);
+        assert_eq!(small.images(), &parallel.train.images()[..5 * 3 * 32 * 32]);
     }
 
     #[test]
@@ -356,23 +396,102 @@ mod tests {
     #[test]
     fn shapes_are_visible() {
         // The shape must change a fair number of pixels against the background: render
-        // without noise by comparing coverage directly.
-        let mut rng = image_rng(0, SplitTag::Train, 0);
-        for class in 0..NUM_CLASSES as u8 {
-            for _ in 0..20 {
-                let shape = Shape::draw(class, &mut rng);
-                let covered = (0..IMAGE_SIDE * IMAGE_SIDE)
-                    .filter(|i| {
-                        let (x, y) = ((i % IMAGE_SIDE) as f64 + 0.5, (i / IMAGE_SIDE) as f64 + 0.5);
-                        shape.coverage(x - shape.cx, y - shape.cy) > 0.5
-                    })
-                    .count();
-                assert!(
-                    (12..700).contains(&covered),
-                    "class {class}: {covered} covered pixels"
-                );
+        // without noise by comparing coverage directly. At other sides the same draws cover
+        // about (side/32)² times as many pixels.
+        for side in [32, 28, 64] {
+            let area = (side * side) as f64 / 1024.0;
+            let mut rng = image_rng(0, SplitTag::Train, 0);
+            for class in 0..NUM_CLASSES as u8 {
+                for _ in 0..20 {
+                    let shape = Shape::draw(class, scale_of(side), &mut rng);
+                    let covered = (0..side * side)
+                        .filter(|i| {
+                            let (x, y) = ((i % side) as f64 + 0.5, (i / side) as f64 + 0.5);
+                            shape.coverage(x - shape.cx, y - shape.cy) > 0.5
+                        })
+                        .count() as f64;
+                    assert!(
+                        (10.0 * area..700.0 * area).contains(&covered),
+                        "side {side}, class {class}: {covered} covered pixels"
+                    );
+                }
             }
         }
+    }
+
+    #[test]
+    fn other_sides_draw_the_same_scenes_with_more_or_fewer_pixels() {
+        let config = SyntheticConfig {
+            seed: 5,
+            train_size: 30,
+            test_size: 10,
+        };
+        let at_32 = generate(&config);
+        assert_eq!(generate_sized(&config, 32).unwrap(), at_32);
+        for side in [64, 28] {
+            let split = generate_sized(&config, side).unwrap();
+            for set in [&split.train, &split.test] {
+                assert_eq!((set.channels(), set.height(), set.width()), (3, side, side));
+                assert_eq!(set.image_len(), 3 * side * side);
+                assert_eq!(set.classes(), 10);
+            }
+            assert_eq!(split.train.class_counts(), vec![3; 10]);
+            assert_eq!(split.train.labels(), at_32.train.labels());
+            for i in 0..split.train.len() {
+                // A bright shape on a dark background: the brightest pixel is the shape's, the
+                // darkest the background's.
+                let image = split.train.image(i);
+                let (min, max) = (image.iter().min().unwrap(), image.iter().max().unwrap());
+                assert!(
+                    *min < 110 && *max > 150,
+                    "side {side}, image {i}: {min}..={max}"
+                );
+            }
+            // Brought back to 32 x 32, an image is its 32 x 32 twin up to pixel noise and
+            // edge sampling (mean absolute difference of a few grey levels).
+            let back = split.train.clone().resized(32).unwrap();
+            let difference: f64 = back
+                .images()
+                .iter()
+                .zip(at_32.train.images())
+                .map(|(&a, &b)| f64::from(a.abs_diff(b)))
+                .sum::<f64>()
+                / back.images().len() as f64;
+            assert!(
+                difference < 20.0,
+                "side {side}: mean difference {difference}"
+            );
+            // The same comparison against other images (one class on) is far worse.
+            let shifted = back.images()[3072..]
+                .iter()
+                .zip(at_32.train.images())
+                .map(|(&a, &b)| f64::from(a.abs_diff(b)))
+                .sum::<f64>()
+                / (back.images().len() - 3072) as f64;
+            assert!(
+                shifted > difference + 5.0,
+                "side {side}: {shifted} vs {difference}"
+            );
+        }
+    }
+
+    #[test]
+    fn sides_outside_the_range_are_errors() {
+        let config = SyntheticConfig::default();
+        assert!(generate_sized(&config, 0).is_err());
+        assert!(
+            generate_split_sized(0, SplitTag::Train, 3, super::super::MAX_IMAGE_SIDE + 1).is_err()
+        );
+        let tiny = generate_sized(
+            &SyntheticConfig {
+                seed: 1,
+                train_size: 10,
+                test_size: 1,
+            },
+            1,
+        )
+        .unwrap();
+        assert_eq!(tiny.train.image_len(), 3);
     }
 
     #[test]
@@ -388,6 +507,32 @@ mod tests {
                 assert!((0.0..=1.1).contains(&shape[ch]) && (-0.1..=0.4).contains(&background[ch]));
             }
         }
+    }
+
+    /// FNV-1a, 64 bits: a fixed fingerprint of generated bytes.
+    fn fnv1a(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+
+    #[test]
+    fn pinned_32x32_output() {
+        let split = generate(&SyntheticConfig {
+            seed: 0,
+            train_size: 20,
+            test_size: 10,
+        });
+        let train = fnv1a(split.train.images());
+        let test = fnv1a(split.test.images());
+        let head: Vec<u8> = split.train.images()[..8].to_vec();
+        let mid: Vec<u8> = split.test.images()[5000..5008].to_vec();
+        // Computed from the generator as it was before images could be drawn at other sides:
+        // side 32 must keep giving these bytes.
+        assert_eq!(train, 0x5e39_011e_9818_ed75, "train images changed");
+        assert_eq!(test, 0xbe5b_c78e_b2c4_1580, "test images changed");
+        assert_eq!(head, [0, 2, 11, 0, 0, 0, 9, 0]);
+        assert_eq!(mid, [55, 56, 77, 89, 53, 31, 66, 52]);
     }
 
     #[test]

@@ -13,11 +13,13 @@ use ndarray::{s, Array2, Axis};
 use rayon::prelude::*;
 use std::time::Instant;
 
-/// Per-image occlusion applied before encoding: tiles of `tile` pixels, each dropped with
-/// probability `p`, masks drawn from the stream `(seed, purpose)`.
+/// Per-image occlusion applied before encoding: tiles of `tile` pixels at 32 × 32 (scaled to
+/// the images' side by [`occlusion::eval_tile`]), each dropped with probability `p`, masks
+/// drawn from the stream `(seed, purpose)`.
 #[derive(Clone, Debug)]
 pub struct Occlusion {
-    /// Tile side in pixels.
+    /// Tile side in pixels for 32 × 32 images (PAD's); images of side S get tiles of
+    /// `max(1, round(tile·S/32))` pixels.
     pub tile: usize,
     /// Drop probability.
     pub p: f64,
@@ -57,12 +59,21 @@ pub fn encode(
     let mut z = Array2::<f32>::zeros((data.len(), nz));
     let mut rng = occluded.map(|o| crate::rng::stream(o.seed, &o.purpose));
     let batch = batch.max(1);
+    let side = data.height();
+    if occluded.is_some() {
+        assert_eq!(
+            side,
+            data.width(),
+            "occlusion masks are square: images must be too"
+        );
+    }
     for start in (0..data.len()).step_by(batch) {
         let end = (start + batch).min(data.len());
         let indices: Vec<usize> = (start..end).collect();
         let mut images = data.batch_f32(&indices);
         if let (Some(o), Some(rng)) = (occluded, rng.as_mut()) {
-            let masks = occlusion::per_image_masks(indices.len(), o.tile, o.p, rng);
+            let tile = occlusion::eval_tile(side, o.tile);
+            let masks = occlusion::per_image_masks(indices.len(), side, tile, o.p, rng);
             occlusion::apply_per_image_masks(&mut images, &masks);
         }
         z.slice_mut(s![start..end, ..])

@@ -143,4 +143,38 @@ mod tests {
         assert!(error.to_string().contains("unused.png"), "{error}");
         assert!(!Path::new("unused.png").exists());
     }
+
+    #[test]
+    fn grids_of_any_side_and_one_or_three_channels() {
+        // Architectures with other input sides: 28 x 28 grey (MNIST as stored), 64 x 64 colour.
+        let dir = tempfile::tempdir().unwrap();
+        for (channels, side) in [(1usize, 28usize), (3, 64)] {
+            let images = Array4::from_shape_fn((3, channels, side, side), |(n, c, h, w)| {
+                (n * 50 + c * 20 + h + 2 * w) as u8
+            });
+            let path = dir.path().join(format!("grid_{channels}_{side}.png"));
+            save_grid_png(&path, images.view(), 2, 2).unwrap();
+            let decoder =
+                png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+            let mut reader = decoder.read_info().unwrap();
+            let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+            let frame = reader.next_frame(&mut pixels).unwrap();
+            let tile = 2 * side + BORDER;
+            assert_eq!(
+                (frame.width as usize, frame.height as usize),
+                (2 * tile + BORDER, 2 * tile + BORDER)
+            );
+            let width = frame.width as usize;
+            // Image 2 sits in row 1, column 0; its last pixel is output (x, y) at the tile's
+            // bottom-right corner.
+            let (x, y) = (BORDER + 2 * side - 1, BORDER + tile + 2 * side - 1);
+            for c in 0..channels {
+                assert_eq!(
+                    pixels[(y * width + x) * channels + c],
+                    images[[2, c, side - 1, side - 1]],
+                    "{channels} x {side}"
+                );
+            }
+        }
+    }
 }
