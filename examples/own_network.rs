@@ -15,11 +15,15 @@
 //! ```sh
 //! cargo run --release --example own_network [-- /path/to/mnist]
 //! ```
+//!
+//! On the grey shapes dense areas learn little that a linear probe can use (converged probe
+//! 22.6% untrained, 20.7% after 2 epochs, 23.4% after 10; the SGD probe 10.1% → 14.8%): the
+//! example shows the mechanics; convolutional areas are what learn these shapes.
 
-use padsim::prelude::*;
 use padsim::data::synthetic::{self, SyntheticConfig};
 use padsim::experiment::report::learning_summary;
 use padsim::experiment::runner::RUN_FILE;
+use padsim::prelude::*;
 use std::path::{Path, PathBuf};
 
 const SIDE: usize = 28;
@@ -51,7 +55,10 @@ fn write_idx(dir: &Path, prefix: &str, images: &[u8], labels: &[u8]) -> std::io:
         .collect::<Vec<u8>>();
     bytes.extend_from_slice(images);
     std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), bytes)?;
-    let mut bytes: Vec<u8> = [0x0801u32, n].iter().flat_map(|v| v.to_be_bytes()).collect();
+    let mut bytes: Vec<u8> = [0x0801u32, n]
+        .iter()
+        .flat_map(|v| v.to_be_bytes())
+        .collect();
     bytes.extend_from_slice(labels);
     std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), bytes)
 }
@@ -86,7 +93,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             dir
         }
     };
-    let mut config = Config::from_toml("dataset = \"mnist\"\nepochs = 2\n[model]\nimage_side = 28\n")?;
+    let mut config =
+        Config::from_toml("dataset = \"mnist\"\nepochs = 2\n[model]\nimage_side = 28\n")?;
     config.data_dir = Some(data_dir.clone());
     config.out_dir = std::env::temp_dir().join("padsim-examples");
     config.run_name = "own_network".into();

@@ -110,7 +110,8 @@ pub struct EvalConfig {
     pub converged: LogisticConfig,
     /// Pair counts of the latent geometry.
     pub geometry: GeometryConfig,
-    /// Tile side of the evaluation's occlusion masks.
+    /// Tile side of the evaluation's occlusion masks on 32 × 32 images (scaled with the side:
+    /// [`crate::data::occlusion::eval_tile`]).
     pub occlusion_tile: usize,
     /// Occlusion probabilities 0, 1/(levels−1), …, 1.
     pub occlusion_levels: usize,

@@ -238,6 +238,13 @@ pub fn build_brain_for(config: &Config, image_channels: usize) -> Result<Brain, 
     Ok(brain)
 }
 
+/// The configured data set at the network's input side (`model.image_side`).
+pub fn load_data(config: &Config) -> Result<Split, TrainError> {
+    let dir = config.resolved_data_dir()?;
+    let side = config.model.image_side;
+    Ok(data::load_sized(config.dataset, &dir, &config.data, side)?)
+}
+
 /// Trains as configured. Runs inside a rayon pool of `config.threads` threads.
 pub fn train(config: &Config, options: TrainOptions) -> Result<RunSummary, TrainError> {
     config.validate()?;
@@ -272,7 +279,7 @@ fn train_in_pool(
     let started = Instant::now();
     // The data first: the brain's input channels follow it. (Every random stream is named, so
     // the order does not change any number.)
-    let split = data::load(config.dataset, &config.resolved_data_dir()?, &config.data)?;
+    let split = load_data(config)?;
     let channels = split.train.channels();
     let mut brain = match brain {
         None => build_brain_for(config, channels)?,
@@ -770,7 +777,7 @@ pub fn evaluate_run(
         config.threads = t;
     }
     config.thread_pool().install(|| {
-        let split = data::load(config.dataset, &config.resolved_data_dir()?, &config.data)?;
+        let split = load_data(&config)?;
         let mut brain = build_brain_for(&config, split.train.channels())?;
         // The checkpoint is dropped once restored: it would double the brain's memory during
         // the evaluation.
