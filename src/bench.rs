@@ -24,7 +24,8 @@ use crate::brain::Brain;
 use crate::cortex::{Activity, Architecture};
 use crate::data::Dataset;
 use crate::eval::features;
-use crate::kernels::gemm::{self, Op};
+use crate::kernels::bf16::Bf16Path;
+use crate::kernels::gemm::{self, Op, Precision};
 use crate::plasticity::AdamConfig;
 use ndarray::Array4;
 use ndarray_rand::rand::Rng;
@@ -46,6 +47,8 @@ pub struct BenchSettings {
     pub warmup: usize,
     /// Timed repeats; the median is reported.
     pub repeats: usize,
+    /// Operands of the f32 products (set in every worker of the pool).
+    pub precision: Precision,
 }
 
 /// The result of one measurement.
@@ -56,6 +59,8 @@ pub struct Throughput {
     pub cpu: String,
     /// What was measured: `cycle` (with the condition) or `encoder`.
     pub what: String,
+    /// The products' operands: `f32`, or `bf16` with the kernel path that ran (`bf16/amx`).
+    pub precision: String,
     /// Images per mini-batch.
     pub batch: usize,
     /// Worker threads.
@@ -137,11 +142,20 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
-fn pool(threads: usize) -> ThreadPool {
+fn pool(threads: usize, precision: Precision) -> ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
+        .start_handler(move |_| gemm::set_thread_precision(precision))
         .build()
         .expect("a thread pool of the requested size")
+}
+
+/// `f32`, or `bf16/<path>` with the bfloat16 kernel path this CPU runs.
+pub fn precision_name(precision: Precision) -> String {
+    match precision {
+        Precision::F32 => "f32".into(),
+        Precision::Bf16 => format!("bf16/{}", Bf16Path::detect().name()),
+    }
 }
 
 /// GEMM FLOPs performed so far by the threads of `pool` (the counters are per thread).
@@ -235,6 +249,7 @@ fn summarise(
     Throughput {
         cpu: cpu_model(),
         what,
+        precision: precision_name(settings.precision),
         batch: settings.batch,
         threads: settings.threads,
         per_second,
@@ -277,7 +292,7 @@ fn describe_cpu(cpuinfo: &str) -> Option<String> {
 /// Whole cycles of `condition` at PAD's full size, with Adam as in the paper.
 pub fn cycles(condition: Condition, settings: &BenchSettings, ceiling_gflops: f64) -> Throughput {
     let (mut brain, images) = brain_and_batch(condition, settings.batch);
-    let timing = time_units(&pool(settings.threads), settings, || {
+    let timing = time_units(&pool(settings.threads, settings.precision), settings, || {
         brain.cycle(&images);
     });
     summarise(
@@ -293,7 +308,7 @@ pub fn cycles(condition: Condition, settings: &BenchSettings, ceiling_gflops: f6
 pub fn encoder(settings: &BenchSettings, ceiling_gflops: f64) -> Throughput {
     let (brain, _) = brain_and_batch(Condition::FullPad, 0);
     let data = random_dataset(settings.batch);
-    let timing = time_units(&pool(settings.threads), settings, || {
+    let timing = time_units(&pool(settings.threads, settings.precision), settings, || {
         features::encode(&brain.cortex.feedforward, &data, settings.batch, None);
     });
     summarise("encoder".into(), settings, timing, ceiling_gflops)
@@ -303,11 +318,12 @@ pub fn encoder(settings: &BenchSettings, ceiling_gflops: f64) -> Throughput {
 /// keep every thread busy.
 const CEILING_SHAPE: (usize, usize, usize) = (128, 4096, 1024);
 
-/// Best GEMM rate (GFLOP/s) of a `128×4096×1024` product on `threads` threads: the practical
-/// ceiling of any convolution here.
-pub fn gemm_ceiling(threads: usize, repeats: usize) -> f64 {
+/// Best GEMM rate (GFLOP/s) of a `128×4096×1024` product on `threads` threads at
+/// `precision` (bf16: both operands packed inside the timed product, as a convolution does):
+/// the practical ceiling of any convolution here.
+pub fn gemm_ceiling(threads: usize, repeats: usize, precision: Precision) -> f64 {
     let (m, n, k) = CEILING_SHAPE;
-    pool(threads).install(|| {
+    pool(threads, precision).install(|| {
         let a = vec![0.5f32; m * k];
         let b = vec![0.25f32; k * n];
         let mut c = vec![0.0f32; m * n];
@@ -380,6 +396,7 @@ mod tests {
             units: 1,
             warmup: 0,
             repeats: 1,
+            precision: Precision::F32,
         };
         let t = cycles(Condition::FullPad, &settings, 100.0);
         // One full PAD cycle at batch 64 is 37.5 GFLOP; the work scales with the batch.

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use padsim::brain::schedule::Condition;
 use padsim::data::DatasetKind;
 use padsim::experiment::{self, Config, TrainOptions};
+use padsim::kernels::gemm::Precision;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,10 +59,15 @@ struct BenchArgs {
     /// Batch of the encoder-only measurement (0 skips it).
     #[arg(long, default_value_t = 1000)]
     encoder_batch: usize,
+    /// Operands of the products (comma-separated): f32, bf16 (the fastest bfloat16 path this
+    /// CPU has: amx, avx512_bf16 or portable).
+    #[arg(long, value_delimiter = ',', default_values_t = [Precision::F32])]
+    precision: Vec<Precision>,
     /// Print one JSON object per measurement instead of a table.
     #[arg(long)]
     json: bool,
 }
+
 
 #[derive(clap::Args)]
 struct SweepArgs {
@@ -148,7 +154,7 @@ struct TrainArgs {
     threads: Option<usize>,
     /// Operands of the synaptic products: f32 (default) or bf16 (f32 accumulation).
     #[arg(long, value_name = "f32|bf16")]
-    precision: Option<String>,
+    precision: Option<Precision>,
     /// Output folder (one sub-folder per run).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -190,12 +196,8 @@ fn load_config(args: &TrainArgs) -> Result<Config, String> {
     if let Some(v) = args.threads {
         config.threads = v;
     }
-    if let Some(v) = &args.precision {
-        config.precision = match v.as_str() {
-            "f32" => padsim::experiment::config::Precision::F32,
-            "bf16" => padsim::experiment::config::Precision::Bf16,
-            other => return Err(format!("--precision {other}: expected f32 or bf16")),
-        };
+    if let Some(v) = args.precision {
+        config.precision = v;
     }
     if let Some(v) = &args.out {
         config.out_dir = v.clone();
@@ -307,8 +309,9 @@ fn bench(args: BenchArgs) -> Result<(), String> {
                 .steal_share
                 .map_or("-".into(), |share| format!("{:.1}%", 100.0 * share));
             println!(
-                "{:<18} {:>5} {:>7} {:>9.3} {:>9.1} {:>10.2} {:>8.1} {:>9.0}% {:>6}",
+                "{:<18} {:<10} {:>5} {:>7} {:>9.3} {:>9.1} {:>10.2} {:>8.1} {:>9.0}% {:>6}",
                 t.what,
+                t.precision,
                 t.batch,
                 t.threads,
                 t.median_per_second,
@@ -320,20 +323,28 @@ fn bench(args: BenchArgs) -> Result<(), String> {
             );
         }
     };
-    let ceilings: Vec<f64> = args
-        .threads
+    let runs: Vec<(Precision, usize)> = args
+        .precision
         .iter()
-        .map(|&threads| bench::gemm_ceiling(threads, args.repeats))
+        .flat_map(|&p| args.threads.iter().map(move |&t| (p, t)))
+        .collect();
+    let ceilings: Vec<f64> = runs
+        .iter()
+        .map(|&(precision, threads)| bench::gemm_ceiling(threads, args.repeats, precision))
         .collect();
     if !args.json {
         let logical_cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
         println!("CPU: {} ({logical_cpus} logical CPUs)", bench::cpu_model());
-        for (threads, ceiling) in args.threads.iter().zip(&ceilings) {
-            println!("GEMM ceiling (128x4096x1024), {threads} thread(s): {ceiling:.1} GFLOP/s");
+        for (&(precision, threads), ceiling) in runs.iter().zip(&ceilings) {
+            println!(
+                "GEMM ceiling (128x4096x1024), {}, {threads} thread(s): {ceiling:.1} GFLOP/s",
+                bench::precision_name(precision)
+            );
         }
         println!(
-            "{:<18} {:>5} {:>7} {:>9} {:>9} {:>10} {:>8} {:>10} {:>6}",
+            "{:<18} {:<10} {:>5} {:>7} {:>9} {:>9} {:>10} {:>8} {:>10} {:>6}",
             "what",
+            "precision",
             "batch",
             "threads",
             "units/s",
@@ -344,7 +355,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
             "steal"
         );
     }
-    for (&threads, &ceiling) in args.threads.iter().zip(&ceilings) {
+    for (&(precision, threads), &ceiling) in runs.iter().zip(&ceilings) {
         for &batch in &args.batch {
             let settings = BenchSettings {
                 batch,
@@ -352,6 +363,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
                 units: args.cycles,
                 warmup: 2,
                 repeats: args.repeats,
+                precision,
             };
             print(&bench::cycles(args.condition, &settings, ceiling));
         }
@@ -362,6 +374,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
                 units: 3,
                 warmup: 1,
                 repeats: args.repeats,
+                precision,
             };
             print(&bench::encoder(&settings, ceiling));
         }

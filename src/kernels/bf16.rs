@@ -66,14 +66,10 @@ fn flush(x: f32) -> f32 {
     }
 }
 
-/// `x` rounded to bfloat16 with a subnormal result flushed to zero.
+/// `x` rounded to bfloat16 as `vcvtneps2bf16` does it: a subnormal input is a zero of its sign
+/// (a normal f32 always rounds to a normal bfloat16 or infinity: the exponents are the same).
 fn to_bf16_flushed(x: f32) -> u16 {
-    let h = to_bf16(x);
-    if h & 0x7f80 == 0 {
-        h & 0x8000
-    } else {
-        h
-    }
+    to_bf16(flush(x))
 }
 
 /// Which kernel computes the product.
@@ -148,6 +144,88 @@ fn pair(lo: f32, hi: f32) -> u32 {
     to_bf16_flushed(lo) as u32 | (to_bf16_flushed(hi) as u32) << 16
 }
 
+/// `dst[p] = pair(src[2p], src[2p+1])` (a missing last element is 0): a run of the inner
+/// dimension, contiguous in memory, converted in place order. `dst.len()` = ⌈src.len()/2⌉.
+fn pairs_along(src: &[f32], dst: &mut [u32]) {
+    debug_assert_eq!(dst.len(), src.len().div_ceil(2));
+    #[cfg(target_arch = "x86_64")]
+    if simd::usable() {
+        // SAFETY: the CPU has the features (checked by `usable`); lengths as asserted.
+        return unsafe { simd::pairs_along(src, dst) };
+    }
+    for (slot, two) in dst.iter_mut().zip(src.chunks(2)) {
+        *slot = pair(two[0], two.get(1).copied().unwrap_or(0.0));
+    }
+}
+
+/// `dst[j] = pair(lo[j], hi[j])` (`hi` absent: zeros): two rows of the inner dimension.
+fn pairs_across(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32]) {
+    debug_assert!(dst.len() == lo.len() && hi.is_none_or(|h| h.len() == lo.len()));
+    #[cfg(target_arch = "x86_64")]
+    if simd::usable() {
+        // SAFETY: the CPU has the features (checked by `usable`); lengths as asserted.
+        return unsafe { simd::pairs_across(lo, hi, dst) };
+    }
+    for (j, slot) in dst.iter_mut().enumerate() {
+        *slot = pair(lo[j], hi.map_or(0.0, |h| h[j]));
+    }
+}
+
+/// Packing with `vcvtne2ps2bf16` (AVX-512 BF16): 32 roundings per instruction, the same bits
+/// as [`pair`] (round to nearest even, subnormal inputs as zeros, NaNs quieted).
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::pair;
+    use std::arch::x86_64::*;
+    use std::sync::OnceLock;
+
+    pub fn usable() -> bool {
+        static USABLE: OnceLock<bool> = OnceLock::new();
+        *USABLE.get_or_init(|| {
+            is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512bf16")
+        })
+    }
+
+    /// See [`super::pairs_along`]: 32 consecutive f32 become 16 consecutive pairs.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub unsafe fn pairs_along(src: &[f32], dst: &mut [u32]) {
+        let whole = src.len() / 32;
+        for i in 0..whole {
+            let lo = _mm512_loadu_ps(src.as_ptr().add(32 * i));
+            let hi = _mm512_loadu_ps(src.as_ptr().add(32 * i + 16));
+            // The second operand lands in the low half: lo's 16 values, then hi's.
+            let h: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+            _mm512_storeu_si512(dst.as_mut_ptr().add(16 * i) as *mut __m512i, h);
+        }
+        for (slot, two) in dst[16 * whole..].iter_mut().zip(src[32 * whole..].chunks(2)) {
+            *slot = pair(two[0], two.get(1).copied().unwrap_or(0.0));
+        }
+    }
+
+    /// See [`super::pairs_across`]: 16 elements of each row become 16 pairs.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub unsafe fn pairs_across(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32]) {
+        // Interleaves the halves: u16 lanes 0, 16, 1, 17, ...
+        let order = _mm512_set_epi16(
+            31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20,
+            4, 19, 3, 18, 2, 17, 1, 16, 0,
+        );
+        let whole = lo.len() / 16;
+        for i in 0..whole {
+            let l = _mm512_loadu_ps(lo.as_ptr().add(16 * i));
+            let h = hi.map_or(_mm512_setzero_ps(), |hi| _mm512_loadu_ps(hi.as_ptr().add(16 * i)));
+            let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(h, l));
+            let pairs = _mm512_permutexvar_epi16(order, both);
+            _mm512_storeu_si512(dst.as_mut_ptr().add(16 * i) as *mut __m512i, pairs);
+        }
+        for j in 16 * whole..lo.len() {
+            dst[j] = pair(lo[j], hi.map_or(0.0, |h| h[j]));
+        }
+    }
+}
+
 impl PackedA {
     /// Packs `op(a)`, with `a` stored row-major `m×k` (`Op::Plain`) or `k×m` (`Op::Transposed`).
     pub fn new(m: usize, k: usize, a: &[f32], op: Op) -> PackedA {
@@ -174,19 +252,17 @@ impl PackedA {
                     Op::Plain => {
                         for ii in 0..valid {
                             let src = &a[(i0 + ii) * k..(i0 + ii + 1) * k];
-                            let row = &mut dst[ii * pairs..ii * pairs + used];
-                            for (slot, two) in row.iter_mut().zip(src.chunks(2)) {
-                                *slot = pair(two[0], two.get(1).copied().unwrap_or(0.0));
-                            }
+                            pairs_along(src, &mut dst[ii * pairs..ii * pairs + used]);
                         }
                     }
                     Op::Transposed => {
+                        let mut column = [0u32; AMX_ROWS];
                         for p in 0..used {
                             let lo = &a[2 * p * m + i0..][..valid];
                             let hi = (2 * p + 1 < k).then(|| &a[(2 * p + 1) * m + i0..][..valid]);
-                            for ii in 0..valid {
-                                let h = hi.map_or(0.0, |hi| hi[ii]);
-                                dst[ii * pairs + p] = pair(lo[ii], h);
+                            pairs_across(lo, hi, &mut column[..valid]);
+                            for (ii, &v) in column[..valid].iter().enumerate() {
+                                dst[ii * pairs + p] = v;
                             }
                         }
                     }
@@ -222,17 +298,15 @@ impl PackedB {
                         for (p, row) in block.chunks_mut(NR).take(used).enumerate() {
                             let lo = &b[2 * p * n + j0..][..cols];
                             let hi = (2 * p + 1 < k).then(|| &b[(2 * p + 1) * n + j0..][..cols]);
-                            for jj in 0..cols {
-                                row[jj] = pair(lo[jj], hi.map_or(0.0, |hi| hi[jj]));
-                            }
+                            pairs_across(lo, hi, &mut row[..cols]);
                         }
                     }
                     Op::Transposed => {
+                        let mut run = vec![0u32; used];
                         for jj in 0..cols {
-                            let src = &b[(j0 + jj) * k..(j0 + jj + 1) * k];
-                            for (p, two) in src.chunks(2).enumerate() {
-                                block[p * NR + jj] =
-                                    pair(two[0], two.get(1).copied().unwrap_or(0.0));
+                            pairs_along(&b[(j0 + jj) * k..(j0 + jj + 1) * k], &mut run);
+                            for (p, &v) in run.iter().enumerate() {
+                                block[p * NR + jj] = v;
                             }
                         }
                     }
@@ -526,6 +600,68 @@ mod tests {
             let back = from_bf16(to_bf16(x));
             assert!(((back - x) / x).abs() <= 1.0 / 256.0, "{x} -> {back}");
         }
+    }
+
+    /// f32s of every kind: random bits (NaNs, infinities, subnormals among them), ties, zeros.
+    fn every_kind(len: usize, seed: u64) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let special = [
+            0.0f32,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::from_bits(0x007f_ffff), // the largest subnormal: rounds up to a normal
+            f32::from_bits(0x8000_0001),
+            f32::from_bits(0x3f80_8000), // a tie: stays even
+            f32::from_bits(0x3f81_8000), // a tie: rounds up to even
+            f32::MAX,
+        ];
+        (0..len)
+            .map(|i| match i % 3 {
+                0 => special[rng.random_range(0..special.len())],
+                1 => f32::from_bits(rng.random()),
+                _ => rng.random_range(-4.0f32..4.0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn vector_packing_gives_the_scalar_pairs_bit_for_bit() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !simd::usable() {
+                eprintln!("skipped: this CPU lacks AVX-512 BF16 (the scalar packing is used)");
+                return;
+            }
+            for len in (0..70).chain([511, 1024]) {
+                let src = every_kind(len, len as u64);
+                let scalar: Vec<u32> = src
+                    .chunks(2)
+                    .map(|t| pair(t[0], t.get(1).copied().unwrap_or(0.0)))
+                    .collect();
+                let mut dst = vec![0u32; len.div_ceil(2)];
+                unsafe { simd::pairs_along(&src, &mut dst) };
+                assert_eq!(dst, scalar, "along, {len} elements");
+
+                let hi = every_kind(len, 1000 + len as u64);
+                for hi in [Some(&hi[..]), None] {
+                    let scalar: Vec<u32> = (0..len)
+                        .map(|j| pair(src[j], hi.map_or(0.0, |h| h[j])))
+                        .collect();
+                    let mut dst = vec![0u32; len];
+                    unsafe { simd::pairs_across(&src, hi, &mut dst) };
+                    assert_eq!(dst, scalar, "across, {len} elements");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn subnormal_inputs_round_as_zeros_of_their_sign() {
+        assert_eq!(to_bf16_flushed(f32::from_bits(0x007f_ffff)), 0x0000);
+        assert_eq!(to_bf16_flushed(f32::from_bits(0x8000_0001)), 0x8000);
+        assert_eq!(to_bf16_flushed(f32::MIN_POSITIVE), 0x0080);
     }
 
     fn random(len: usize, seed: u64) -> Vec<f32> {
