@@ -397,12 +397,14 @@ pub fn matmul_bf16(path: Bf16Path, a: &PackedA, b: &PackedB, alpha: f32, c: &mut
 fn store(tile: &[[f32; NR]], c: &mut [f32], n: usize, col0: usize, cols: usize, alpha: f32) {
     for (r, tile_row) in tile.iter().enumerate() {
         let c_row = &mut c[r * n + col0..][..cols];
-        for (dst, &acc) in c_row.iter_mut().zip(tile_row) {
-            *dst = if alpha == 0.0 {
-                acc
-            } else {
-                alpha * *dst + acc
-            };
+        let acc = &tile_row[..cols];
+        // One loop per case, so each vectorises; 1·c + acc is c + acc exactly.
+        if alpha == 0.0 {
+            c_row.copy_from_slice(acc);
+        } else if alpha == 1.0 {
+            c_row.iter_mut().zip(acc).for_each(|(d, &a)| *d += a);
+        } else {
+            c_row.iter_mut().zip(acc).for_each(|(d, &a)| *d = alpha * *d + a);
         }
     }
 }
@@ -503,7 +505,15 @@ mod amx {
                         options(nostack, readonly)
                     );
                 }
-                let o = out.as_mut_ptr() as *mut f32;
+                let valid = (rows - r0).min(AMX_ROWS);
+                // A whole block that overwrites C goes straight from the tiles to C.
+                let direct = alpha == 0.0 && valid == AMX_ROWS && cols == NR;
+                let (o, stride) = if direct {
+                    (c_block.as_mut_ptr().add(r0 * n + panel * NR), n * 4)
+                } else {
+                    (out.as_mut_ptr() as *mut f32, NR * 4)
+                };
+                let row16 = stride / 4 * 16;
                 asm!(
                     "tilestored [{c00} + {s}*1], tmm0",
                     "tilestored [{c01} + {s}*1], tmm1",
@@ -511,20 +521,21 @@ mod amx {
                     "tilestored [{c11} + {s}*1], tmm3",
                     c00 = in(reg) o,
                     c01 = in(reg) o.add(16),
-                    c10 = in(reg) o.add(16 * NR),
-                    c11 = in(reg) o.add(16 * NR + 16),
-                    s = in(reg) NR * 4,
+                    c10 = in(reg) o.add(row16),
+                    c11 = in(reg) o.add(row16 + 16),
+                    s = in(reg) stride,
                     options(nostack)
                 );
-                let valid = (rows - r0).min(AMX_ROWS);
-                store(
-                    &out[..valid],
-                    &mut c_block[r0 * n..],
-                    n,
-                    panel * NR,
-                    cols,
-                    alpha,
-                );
+                if !direct {
+                    store(
+                        &out[..valid],
+                        &mut c_block[r0 * n..],
+                        n,
+                        panel * NR,
+                        cols,
+                        alpha,
+                    );
+                }
             }
         }
         asm!("tilerelease", options(nostack, nomem));
