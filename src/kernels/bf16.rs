@@ -39,6 +39,10 @@ const NR: usize = 32;
 const AMX_ROWS: usize = 32;
 /// Pairs of the inner dimension per AMX tile (64 bytes); packed operands are padded to it.
 const AMX_PAIRS: usize = 16;
+/// Panels of packed B written by one task.
+const PANEL_GROUP: usize = 8;
+/// Pairs of a transposed B operand converted at a time (their panel rows, 32 KB, stay in L1).
+const PAIR_CHUNK: usize = 256;
 
 /// `x` rounded to bfloat16, to nearest with ties to even; NaN stays NaN (quiet), infinities stay.
 pub fn to_bf16(x: f32) -> u16 {
@@ -288,25 +292,42 @@ impl PackedB {
             return PackedB { k, n, pairs, data };
         }
         let used = k.div_ceil(2);
-        data.par_chunks_mut(pairs * NR)
+        // Groups of panels, so that reads run along rows for a while (Plain) and writes stay
+        // within a few cache lines (Transposed) instead of one line per row or per pair.
+        data.par_chunks_mut(PANEL_GROUP * pairs * NR)
             .enumerate()
-            .for_each(|(panel, block)| {
-                let j0 = panel * NR;
-                let cols = (n - j0).min(NR);
+            .for_each(|(group, blocks)| {
+                let panel0 = group * PANEL_GROUP;
+                let panels_here = blocks.len() / (pairs * NR);
                 match op {
                     Op::Plain => {
-                        for (p, row) in block.chunks_mut(NR).take(used).enumerate() {
-                            let lo = &b[2 * p * n + j0..][..cols];
-                            let hi = (2 * p + 1 < k).then(|| &b[(2 * p + 1) * n + j0..][..cols]);
-                            pairs_across(lo, hi, &mut row[..cols]);
+                        for p in 0..used {
+                            let lo_row = &b[2 * p * n..][..n];
+                            let hi_row = (2 * p + 1 < k).then(|| &b[(2 * p + 1) * n..][..n]);
+                            for q in 0..panels_here {
+                                let j0 = (panel0 + q) * NR;
+                                let cols = (n - j0).min(NR);
+                                let row = &mut blocks[(q * pairs + p) * NR..][..cols];
+                                let hi = hi_row.map(|h| &h[j0..j0 + cols]);
+                                pairs_across(&lo_row[j0..j0 + cols], hi, row);
+                            }
                         }
                     }
                     Op::Transposed => {
-                        let mut run = vec![0u32; used];
-                        for jj in 0..cols {
-                            pairs_along(&b[(j0 + jj) * k..(j0 + jj + 1) * k], &mut run);
-                            for (p, &v) in run.iter().enumerate() {
-                                block[p * NR + jj] = v;
+                        let mut run = [0u32; PAIR_CHUNK];
+                        for (q, block) in blocks.chunks_mut(pairs * NR).enumerate() {
+                            let j0 = (panel0 + q) * NR;
+                            let cols = (n - j0).min(NR);
+                            for p0 in (0..used).step_by(PAIR_CHUNK) {
+                                let len = (used - p0).min(PAIR_CHUNK);
+                                let end = (2 * (p0 + len)).min(k);
+                                for jj in 0..cols {
+                                    let src = &b[(j0 + jj) * k..][2 * p0..end];
+                                    pairs_along(src, &mut run[..len]);
+                                    for (p, &v) in run[..len].iter().enumerate() {
+                                        block[(p0 + p) * NR + jj] = v;
+                                    }
+                                }
                             }
                         }
                     }
