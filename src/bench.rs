@@ -292,9 +292,13 @@ fn describe_cpu(cpuinfo: &str) -> Option<String> {
 /// Whole cycles of `condition` at PAD's full size, with Adam as in the paper.
 pub fn cycles(condition: Condition, settings: &BenchSettings, ceiling_gflops: f64) -> Throughput {
     let (mut brain, images) = brain_and_batch(condition, settings.batch);
-    let timing = time_units(&pool(settings.threads, settings.precision), settings, || {
-        brain.cycle(&images);
-    });
+    let timing = time_units(
+        &pool(settings.threads, settings.precision),
+        settings,
+        || {
+            brain.cycle(&images);
+        },
+    );
     summarise(
         format!("cycle ({condition})"),
         settings,
@@ -308,9 +312,13 @@ pub fn cycles(condition: Condition, settings: &BenchSettings, ceiling_gflops: f6
 pub fn encoder(settings: &BenchSettings, ceiling_gflops: f64) -> Throughput {
     let (brain, _) = brain_and_batch(Condition::FullPad, 0);
     let data = random_dataset(settings.batch);
-    let timing = time_units(&pool(settings.threads, settings.precision), settings, || {
-        features::encode(&brain.cortex.feedforward, &data, settings.batch, None);
-    });
+    let timing = time_units(
+        &pool(settings.threads, settings.precision),
+        settings,
+        || {
+            features::encode(&brain.cortex.feedforward, &data, settings.batch, None);
+        },
+    );
     summarise("encoder".into(), settings, timing, ceiling_gflops)
 }
 

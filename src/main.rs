@@ -68,7 +68,6 @@ struct BenchArgs {
     json: bool,
 }
 
-
 #[derive(clap::Args)]
 struct SweepArgs {
     /// The sweep spec (TOML; see README, "Sweeps and reports").

@@ -235,3 +235,52 @@ fn every_plasticity_rule_runs_on_a_network_with_dense_areas() {
         }
     }
 }
+
+#[test]
+fn a_network_for_64x64_images_trains_evaluates_and_draws_through_the_runner() {
+    // Four halvings to 4×4, then the heads; the feedback pathway mirrors it. The built-in
+    // shapes are drawn at 64 × 64.
+    let root = tempfile::tempdir().unwrap();
+    let conv = |name: &str, c: usize| {
+        format!("[[model.feedforward]]\nname = \"{name}\"\nkind = \"conv\"\nchannels = {c}\nkernel = 4\nstride = 2\npadding = 1\n")
+    };
+    let tconv = |name: &str, c: &str, k: usize, s: usize, p: usize, act: &str| {
+        format!("[[model.feedback]]\nname = \"{name}\"\nkind = \"conv_transpose\"\n{c}kernel = {k}\nstride = {s}\npadding = {p}\nactivation = {act}\n")
+    };
+    let lrelu = "{ leaky_relu = 0.2 }";
+    let text = [
+        "dataset = \"synthetic\"\nepochs = 1\nbatch_size = 8\nmax_cycles_per_epoch = 2\nthreads = 2\n".to_string(),
+        "[data.synthetic]\ntrain_size = 64\ntest_size = 32\n[record]\nimages = 4\n".into(),
+        "[eval]\npca_points = 16\nfeature_batch = 16\n[eval.converged]\nmax_iterations = 20\n".into(),
+        "[model]\nimage_side = 64\n".into(),
+        conv("conv1", 4),
+        conv("conv2", 8),
+        conv("conv3", 8),
+        conv("conv4", 8),
+        "[model.latent]\nname = \"latent\"\nkind = \"dense\"\nchannels = 6\nactivation = \"identity\"\n".into(),
+        "[model.discriminator]\nname = \"dis\"\nkind = \"dense\"\nchannels = 1\nactivation = \"sigmoid\"\n".into(),
+        tconv("up1", "channels = 8\n", 4, 1, 0, lrelu),
+        tconv("up2", "channels = 8\n", 4, 2, 1, lrelu),
+        tconv("up3", "channels = 8\n", 4, 2, 1, lrelu),
+        tconv("up4", "channels = 4\n", 4, 2, 1, lrelu),
+        tconv("up5", "", 4, 2, 1, "\"tanh\""),
+    ]
+    .concat();
+    let mut config = Config::from_toml(&text).unwrap();
+    config.out_dir = root.path().to_path_buf();
+    let summary = experiment::train(&config, options()).unwrap();
+    let run = padsim::record::RunFile::open_read(summary.run_dir.join("run.h5")).unwrap();
+    for name in ["input", "wake_reconstruction", "nrem_dream", "rem_dream"] {
+        let images = run.read_images(0, name).unwrap();
+        assert_eq!(images.dim(), (4, 3, 64, 64), "{name}");
+    }
+    let accuracy = run.read_f64_1d("eval/linear/test_accuracy").unwrap();
+    assert_eq!(
+        accuracy.len(),
+        2,
+        "evaluated before and after: {accuracy:?}"
+    );
+    let occluded = run.read_f64_2d("eval/occlusion/test_accuracy").unwrap();
+    assert_eq!(occluded.nrows(), 2);
+    assert!(summary.run_dir.join("figures").is_dir());
+}

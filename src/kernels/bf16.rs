@@ -203,7 +203,10 @@ mod simd {
             let h: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
             _mm512_storeu_si512(dst.as_mut_ptr().add(16 * i) as *mut __m512i, h);
         }
-        for (slot, two) in dst[16 * whole..].iter_mut().zip(src[32 * whole..].chunks(2)) {
+        for (slot, two) in dst[16 * whole..]
+            .iter_mut()
+            .zip(src[32 * whole..].chunks(2))
+        {
             *slot = pair(two[0], two.get(1).copied().unwrap_or(0.0));
         }
     }
@@ -219,7 +222,9 @@ mod simd {
         let whole = lo.len() / 16;
         for i in 0..whole {
             let l = _mm512_loadu_ps(lo.as_ptr().add(16 * i));
-            let h = hi.map_or(_mm512_setzero_ps(), |hi| _mm512_loadu_ps(hi.as_ptr().add(16 * i)));
+            let h = hi.map_or(_mm512_setzero_ps(), |hi| {
+                _mm512_loadu_ps(hi.as_ptr().add(16 * i))
+            });
             let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(h, l));
             let pairs = _mm512_permutexvar_epi16(order, both);
             _mm512_storeu_si512(dst.as_mut_ptr().add(16 * i) as *mut __m512i, pairs);
@@ -425,7 +430,10 @@ fn store(tile: &[[f32; NR]], c: &mut [f32], n: usize, col0: usize, cols: usize, 
         } else if alpha == 1.0 {
             c_row.iter_mut().zip(acc).for_each(|(d, &a)| *d += a);
         } else {
-            c_row.iter_mut().zip(acc).for_each(|(d, &a)| *d = alpha * *d + a);
+            c_row
+                .iter_mut()
+                .zip(acc)
+                .for_each(|(d, &a)| *d = alpha * *d + a);
         }
     }
 }
