@@ -92,11 +92,15 @@ fn with_scratch<R>(pass: impl FnOnce(&mut ConvScratch<f32>) -> R) -> R {
     result
 }
 
-/// Frees the scratch buffer of every thread of the current rayon pool (and of the calling
-/// thread): for long stretches without training, such as an evaluation.
+/// Frees the scratch buffer (and the bfloat16 packing buffers) of every thread of the current
+/// rayon pool (and of the calling thread): for long stretches without training, such as an evaluation.
 pub fn release_scratch() {
-    SCRATCH.take();
-    rayon::broadcast(|_| SCRATCH.take());
+    let release = || {
+        SCRATCH.take();
+        crate::kernels::gemm::release_packing();
+    };
+    release();
+    rayon::broadcast(|_| release());
 }
 
 /// Standard deviation of PAD's weight initialisation.

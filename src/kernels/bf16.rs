@@ -238,6 +238,12 @@ mod simd {
 impl PackedA {
     /// Packs `op(a)`, with `a` stored row-major `m×k` (`Op::Plain`) or `k×m` (`Op::Transposed`).
     pub fn new(m: usize, k: usize, a: &[f32], op: Op) -> PackedA {
+        PackedA::new_in(Vec::new(), m, k, a, op)
+    }
+
+    /// [`PackedA::new`] in `buffer`'s memory (from [`PackedA::into_buffer`]), so repeated
+    /// products neither allocate nor fault in fresh pages.
+    pub fn new_in(mut data: Vec<u32>, m: usize, k: usize, a: &[f32], op: Op) -> PackedA {
         assert_eq!(
             a.len(),
             m * k,
@@ -246,7 +252,8 @@ impl PackedA {
         );
         let pairs = k.div_ceil(2).div_ceil(AMX_PAIRS) * AMX_PAIRS;
         let rows = m.div_ceil(AMX_ROWS) * AMX_ROWS;
-        let mut data = vec![0u32; rows * pairs];
+        data.clear();
+        data.resize(rows * pairs, 0);
         if pairs == 0 || m == 0 {
             return PackedA { m, k, pairs, data };
         }
@@ -279,11 +286,21 @@ impl PackedA {
             });
         PackedA { m, k, pairs, data }
     }
+
+    /// The packed operand's memory, for the next [`PackedA::new_in`].
+    pub fn into_buffer(self) -> Vec<u32> {
+        self.data
+    }
 }
 
 impl PackedB {
     /// Packs `op(b)`, with `b` stored row-major `k×n` (`Op::Plain`) or `n×k` (`Op::Transposed`).
     pub fn new(k: usize, n: usize, b: &[f32], op: Op) -> PackedB {
+        PackedB::new_in(Vec::new(), k, n, b, op)
+    }
+
+    /// [`PackedB::new`] in `buffer`'s memory (from [`PackedB::into_buffer`]).
+    pub fn new_in(mut data: Vec<u32>, k: usize, n: usize, b: &[f32], op: Op) -> PackedB {
         assert_eq!(
             b.len(),
             k * n,
@@ -292,7 +309,8 @@ impl PackedB {
         );
         let pairs = k.div_ceil(2).div_ceil(AMX_PAIRS) * AMX_PAIRS;
         let panels = n.div_ceil(NR);
-        let mut data = vec![0u32; panels * pairs * NR];
+        data.clear();
+        data.resize(panels * pairs * NR, 0);
         if pairs == 0 {
             return PackedB { k, n, pairs, data };
         }
@@ -339,6 +357,11 @@ impl PackedB {
                 }
             });
         PackedB { k, n, pairs, data }
+    }
+
+    /// The packed operand's memory, for the next [`PackedB::new_in`].
+    pub fn into_buffer(self) -> Vec<u32> {
+        self.data
     }
 }
 

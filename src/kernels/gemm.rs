@@ -77,6 +77,16 @@ impl std::str::FromStr for Precision {
 }
 
 thread_local! {
+    /// Memory of the bfloat16 operands packed by this thread's last product.
+    static PACKING: std::cell::Cell<(Vec<u32>, Vec<u32>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// Frees this thread's bfloat16 packing buffers (they hold the last product's operands).
+pub fn release_packing() {
+    PACKING.take();
+}
+
+thread_local! {
     static PRECISION: std::cell::Cell<Precision> = const { std::cell::Cell::new(Precision::F32) };
 }
 
@@ -192,9 +202,14 @@ pub fn matmul_on<T: Real>(
                 *(&alpha as *const T as *const f32),
             )
         };
-        let pa = super::bf16::PackedA::new(m, k, a, op_a);
-        let pb = super::bf16::PackedB::new(k, n, b, op_b);
-        super::bf16::matmul_bf16(super::bf16::Bf16Path::detect(), &pa, &pb, alpha, c);
+        use super::bf16::{matmul_bf16, Bf16Path, PackedA, PackedB};
+        // The thread's packing buffers (a product started inside this one, as rayon may run
+        // on a waiting thread, finds them taken and allocates its own).
+        let (buffer_a, buffer_b) = PACKING.take();
+        let pa = PackedA::new_in(buffer_a, m, k, a, op_a);
+        let pb = PackedB::new_in(buffer_b, k, n, b, op_b);
+        matmul_bf16(Bf16Path::detect(), &pa, &pb, alpha, c);
+        PACKING.set((pa.into_buffer(), pb.into_buffer()));
         return;
     }
     backend::matmul(threads, m, n, k, a, op_a, b, op_b, alpha, c);
