@@ -175,6 +175,22 @@ fn pairs_across(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32]) {
     }
 }
 
+/// [`pairs_across`] for the columns of consecutive panels: `lo` and `hi` hold the columns
+/// `j0..j0 + lo.len()` of two rows; column chunk `q` of [`NR`] goes to `dst[q·stride..]`.
+fn pairs_across_panels(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32], stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::usable() {
+        // SAFETY: the CPU has the features (checked by `usable`); the chunks fit `dst` (asserted
+        // by the slicing in the safe path's terms: every chunk start q·stride + its length).
+        assert!(lo.is_empty() || (lo.len() - 1) / NR * stride + (lo.len() - 1) % NR < dst.len());
+        return unsafe { simd::pairs_across_panels(lo, hi, dst, stride) };
+    }
+    for (q, lo) in lo.chunks(NR).enumerate() {
+        let hi = hi.map(|h| &h[q * NR..q * NR + lo.len()]);
+        pairs_across(lo, hi, &mut dst[q * stride..q * stride + lo.len()]);
+    }
+}
+
 /// Packing with `vcvtne2ps2bf16` (AVX-512 BF16): 32 roundings per instruction, the same bits
 /// as [`pair`] (round to nearest even, subnormal inputs as zeros, NaNs quieted).
 #[cfg(target_arch = "x86_64")]
@@ -211,26 +227,79 @@ mod simd {
         }
     }
 
+    /// Interleaves the halves of a vector of 32 bfloat16: u16 lanes 0, 16, 1, 17, ...
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn interleave_order() -> __m512i {
+        _mm512_set_epi16(
+            31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20,
+            4, 19, 3, 18, 2, 17, 1, 16, 0,
+        )
+    }
+
+    /// 16 pairs `(lo[j], hi[j])` from `lo` and `hi` (null: zeros) to `dst`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    unsafe fn sixteen_pairs(order: __m512i, lo: *const f32, hi: *const f32, dst: *mut u32) {
+        let l = _mm512_loadu_ps(lo);
+        let h = if hi.is_null() {
+            _mm512_setzero_ps()
+        } else {
+            _mm512_loadu_ps(hi)
+        };
+        let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(h, l));
+        _mm512_storeu_si512(dst as *mut __m512i, _mm512_permutexvar_epi16(order, both));
+    }
+
     /// See [`super::pairs_across`]: 16 elements of each row become 16 pairs.
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
     pub unsafe fn pairs_across(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32]) {
-        // Interleaves the halves: u16 lanes 0, 16, 1, 17, ...
-        let order = _mm512_set_epi16(
-            31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20,
-            4, 19, 3, 18, 2, 17, 1, 16, 0,
-        );
+        let order = interleave_order();
+        let hi_ptr = hi.map_or(std::ptr::null(), |h| h.as_ptr());
         let whole = lo.len() / 16;
         for i in 0..whole {
-            let l = _mm512_loadu_ps(lo.as_ptr().add(16 * i));
-            let h = hi.map_or(_mm512_setzero_ps(), |hi| {
-                _mm512_loadu_ps(hi.as_ptr().add(16 * i))
-            });
-            let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(h, l));
-            let pairs = _mm512_permutexvar_epi16(order, both);
-            _mm512_storeu_si512(dst.as_mut_ptr().add(16 * i) as *mut __m512i, pairs);
+            let h = if hi_ptr.is_null() {
+                hi_ptr
+            } else {
+                hi_ptr.add(16 * i)
+            };
+            sixteen_pairs(
+                order,
+                lo.as_ptr().add(16 * i),
+                h,
+                dst.as_mut_ptr().add(16 * i),
+            );
         }
         for j in 16 * whole..lo.len() {
             dst[j] = pair(lo[j], hi.map_or(0.0, |h| h[j]));
+        }
+    }
+
+    /// See [`super::pairs_across_panels`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub unsafe fn pairs_across_panels(
+        lo: &[f32],
+        hi: Option<&[f32]>,
+        dst: &mut [u32],
+        stride: usize,
+    ) {
+        let order = interleave_order();
+        let hi_ptr = hi.map_or(std::ptr::null(), |h| h.as_ptr());
+        let whole = lo.len() / 32;
+        for q in 0..whole {
+            for half in 0..2 {
+                let j = 32 * q + 16 * half;
+                let h = if hi_ptr.is_null() {
+                    hi_ptr
+                } else {
+                    hi_ptr.add(j)
+                };
+                let out = dst.as_mut_ptr().add(q * stride + 16 * half);
+                sixteen_pairs(order, lo.as_ptr().add(j), h, out);
+            }
+        }
+        let rest = 32 * whole;
+        if rest < lo.len() {
+            let out = &mut dst[whole * stride..whole * stride + lo.len() - rest];
+            pairs_across(&lo[rest..], hi.map(|h| &h[rest..]), out);
         }
     }
 }
@@ -324,16 +393,11 @@ impl PackedB {
                 let panels_here = blocks.len() / (pairs * NR);
                 match op {
                     Op::Plain => {
+                        let (j0, j1) = (panel0 * NR, ((panel0 + panels_here) * NR).min(n));
                         for p in 0..used {
-                            let lo_row = &b[2 * p * n..][..n];
-                            let hi_row = (2 * p + 1 < k).then(|| &b[(2 * p + 1) * n..][..n]);
-                            for q in 0..panels_here {
-                                let j0 = (panel0 + q) * NR;
-                                let cols = (n - j0).min(NR);
-                                let row = &mut blocks[(q * pairs + p) * NR..][..cols];
-                                let hi = hi_row.map(|h| &h[j0..j0 + cols]);
-                                pairs_across(&lo_row[j0..j0 + cols], hi, row);
-                            }
+                            let lo = &b[2 * p * n..][j0..j1];
+                            let hi = (2 * p + 1 < k).then(|| &b[(2 * p + 1) * n..][j0..j1]);
+                            pairs_across_panels(lo, hi, &mut blocks[p * NR..], pairs * NR);
                         }
                     }
                     Op::Transposed => {
@@ -715,6 +779,16 @@ mod tests {
                     let mut dst = vec![0u32; len];
                     unsafe { simd::pairs_across(&src, hi, &mut dst) };
                     assert_eq!(dst, scalar, "across, {len} elements");
+                    // Panels of 32 columns, 40 apart in the destination.
+                    let mut dst = vec![7u32; len.div_ceil(NR) * 40];
+                    unsafe { simd::pairs_across_panels(&src, hi, &mut dst, 40) };
+                    for (j, &want) in scalar.iter().enumerate() {
+                        assert_eq!(
+                            dst[j / NR * 40 + j % NR],
+                            want,
+                            "panels, column {j} of {len}"
+                        );
+                    }
                 }
             }
         }
