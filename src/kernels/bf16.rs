@@ -321,7 +321,8 @@ impl PackedA {
         );
         let pairs = k.div_ceil(2).div_ceil(AMX_PAIRS) * AMX_PAIRS;
         let rows = m.div_ceil(AMX_ROWS) * AMX_ROWS;
-        data.clear();
+        // The reused memory keeps old values: the packing below writes every element and
+        // zeroes the padding itself (a memset of the whole buffer cost as much as a pass).
         data.resize(rows * pairs, 0);
         if pairs == 0 || m == 0 {
             return PackedA { m, k, pairs, data };
@@ -333,6 +334,9 @@ impl PackedA {
             .for_each(|(block, dst)| {
                 let i0 = block * AMX_ROWS;
                 let valid = m.saturating_sub(i0).min(AMX_ROWS);
+                for (ii, row) in dst.chunks_mut(pairs).enumerate() {
+                    row[if ii < valid { used } else { 0 }..].fill(0);
+                }
                 match op {
                     Op::Plain => {
                         for ii in 0..valid {
@@ -378,7 +382,7 @@ impl PackedB {
         );
         let pairs = k.div_ceil(2).div_ceil(AMX_PAIRS) * AMX_PAIRS;
         let panels = n.div_ceil(NR);
-        data.clear();
+        // As in PackedA::new_in: every element is written, the padding zeroed below.
         data.resize(panels * pairs * NR, 0);
         if pairs == 0 {
             return PackedB { k, n, pairs, data };
@@ -391,6 +395,15 @@ impl PackedB {
             .for_each(|(group, blocks)| {
                 let panel0 = group * PANEL_GROUP;
                 let panels_here = blocks.len() / (pairs * NR);
+                for (q, block) in blocks.chunks_mut(pairs * NR).enumerate() {
+                    let cols = (n - (panel0 + q) * NR).min(NR);
+                    block[used * NR..].fill(0);
+                    if cols < NR {
+                        block[..used * NR]
+                            .chunks_mut(NR)
+                            .for_each(|row| row[cols..].fill(0));
+                    }
+                }
                 match op {
                     Op::Plain => {
                         let (j0, j1) = (panel0 * NR, ((panel0 + panels_here) * NR).min(n));
@@ -790,6 +803,21 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn packing_into_a_used_buffer_gives_a_fresh_packing() {
+        // Buffers full of NaN pairs, longer than needed: the padding must still be zeros.
+        for (m, k, n) in [(5, 7, 33), (32, 64, 32), (40, 1, 300), (3, 600, 70)] {
+            for op in [Op::Plain, Op::Transposed] {
+                let (a, b) = (random(m * k, 1), random(k * n, 2));
+                let used = || vec![u32::MAX; 4 * (m + 32) * (k + 32) * (n + 32)];
+                let fresh = PackedA::new(m, k, &a, op).into_buffer();
+                assert_eq!(PackedA::new_in(used(), m, k, &a, op).into_buffer(), fresh);
+                let fresh = PackedB::new(k, n, &b, op).into_buffer();
+                assert_eq!(PackedB::new_in(used(), k, n, &b, op).into_buffer(), fresh);
             }
         }
     }
