@@ -122,6 +122,9 @@ struct EvalArgs {
     /// Worker threads (default: as the run was configured).
     #[arg(long)]
     threads: Option<usize>,
+    /// Operands of the feature extraction's products, f32 or bf16 (default: the run's).
+    #[arg(long, value_name = "f32|bf16")]
+    precision: Option<Precision>,
 }
 
 #[derive(clap::Args)]
@@ -284,8 +287,8 @@ fn train(args: TrainArgs) -> Result<(), String> {
 
 fn eval(args: EvalArgs) -> Result<(), String> {
     let target = experiment::runner::locate(&args.run, args.epoch).map_err(|e| e.to_string())?;
-    let report =
-        experiment::runner::evaluate_run(&target, args.threads).map_err(|e| e.to_string())?;
+    let report = experiment::runner::evaluate_run(&target, args.threads, args.precision)
+        .map_err(|e| e.to_string())?;
     println!("{}", experiment::evaluate::summary(&report));
     println!("figures: {}", target.run_dir.join("figures").display());
     Ok(())

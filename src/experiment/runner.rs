@@ -756,9 +756,13 @@ pub fn locate(target: &Path, epoch: Option<usize>) -> Result<EvalTarget, TrainEr
 
 /// `padsim eval`: evaluates an encoder state of a run and, when the run file is there and the
 /// state ends an epoch, records the results and redraws the figures.
+///
+/// `threads` and `precision` replace the run's (`precision`: the operands of the feature
+/// extraction's products; the probes run in f32 either way).
 pub fn evaluate_run(
     target: &EvalTarget,
     threads: Option<usize>,
+    precision: Option<crate::kernels::gemm::Precision>,
 ) -> Result<evaluate::EvalReport, TrainError> {
     let checkpoint = match &target.checkpoint {
         Some(path) => Some(record::Checkpoint::read(path)?),
@@ -775,6 +779,9 @@ pub fn evaluate_run(
     })?;
     if let Some(t) = threads {
         config.threads = t;
+    }
+    if let Some(p) = precision {
+        config.precision = p;
     }
     config.thread_pool().install(|| {
         let split = load_data(&config)?;
