@@ -184,17 +184,28 @@ fn a_brain_built_in_code_trains_through_train_brain_and_its_run_rebuilds_it() {
     let mut restored = rebuilt;
     experiment::snapshot::restore(&mut restored, &checkpoint).unwrap();
 
-    // A brain whose images are not the data's is refused, naming both.
+    // The data follow the brain's image side: a brain for 16 × 16 images gets 16 × 16 shapes.
     let mut small = mixed(5);
     small.image_side = 16;
     small.feedforward[1] = AreaSpec::conv("conv2", 8, 4, 2, 0);
     small.feedback[1] = AreaSpec::conv_transpose("up1", 4, 2, 2, 0);
     let brain = Brain::new(&small, config.resolved_schedule(), config.optimiser, 0);
-    config.run_name = "wrong_size".into();
+    config.run_name = "side_16".into();
+    let summary = experiment::train_brain(&config, brain, options()).unwrap();
+    let run = padsim::record::RunFile::open_read(summary.run_dir.join("run.h5")).unwrap();
+    assert_eq!(
+        run.read_images(0, "rem_dream").unwrap().dim(),
+        (4, 3, 16, 16)
+    );
+
+    // A brain for grey images on colour data is refused, naming both shapes.
+    let grey = mixed(5).with_image_channels(1);
+    let brain = Brain::new(&grey, config.resolved_schedule(), config.optimiser, 0);
+    config.run_name = "grey".into();
     let err = experiment::train_brain(&config, brain, options())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("3×16×16") && err.contains("3×32×32"), "{err}");
+    assert!(err.contains("1×32×32") && err.contains("3×32×32"), "{err}");
 }
 
 #[test]

@@ -257,7 +257,8 @@ pub fn train(config: &Config, options: TrainOptions) -> Result<RunSummary, Train
 /// data, epochs, evaluation and recording of `config`. The run's `config.toml` records the
 /// brain's architecture as `[[model.*]]` areas (so `padsim eval` and `padsim report` can rebuild
 /// it); rules, schedule and optimisers set in code are the caller's to rebuild on `--resume`.
-/// Fails if the brain's images are not the data's.
+/// The data are brought to the brain's image side; a brain for other channels than the data's
+/// is refused.
 pub fn train_brain(
     config: &Config,
     brain: Brain,
