@@ -289,6 +289,8 @@ fn read_evaluations(path: &Path) -> Result<Evaluations, String> {
     let value: toml::Value =
         toml::Value::try_from(&variant_config).map_err(|e| format!("its configuration: {e}"))?;
     flatten("", &value, &mut settings);
+    settings.retain(|key, _| !MODEL_AREA_KEYS.iter().any(|k| key.starts_with(k)));
+    settings.insert("model.areas".into(), model_areas(&config));
 
     if !run.contains("eval/epoch") {
         return Err("no evaluation recorded (train with --eval-every K or `[eval] every`, or run `padsim eval` on it)".into());
@@ -481,6 +483,38 @@ fn comparable(config: &Config) -> Config {
         },
         ..config.clone()
     }
+}
+
+/// Keys of a configuration's own areas, which a report names together as `model.areas`.
+const MODEL_AREA_KEYS: [&str; 4] = [
+    "model.feedforward",
+    "model.latent",
+    "model.discriminator",
+    "model.feedback",
+];
+
+/// `PAD` for PAD's network (its widths are `model.nf` and `model.nz`), else the areas by
+/// pathway with their output channels: `E: conv1 48, conv2 96, latent 256, dis 1; G: ...`.
+fn model_areas(config: &Config) -> String {
+    if !config.model.is_custom() {
+        return "PAD".into();
+    }
+    let m = &config.model;
+    let list = |areas: &mut dyn Iterator<Item = &crate::cortex::AreaSpec>| {
+        areas
+            .map(|a| match a.channels {
+                Some(c) => format!("{} {c}", a.name),
+                None => a.name.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let heads = m.latent.iter().chain(m.discriminator.iter());
+    format!(
+        "E: {}; G: {}",
+        list(&mut m.feedforward.iter().chain(heads)),
+        list(&mut m.feedback.iter())
+    )
 }
 
 /// `value` as `dotted.key = value` pairs.
@@ -1601,6 +1635,21 @@ mod tests {
         let (y, label) = chance_reference(3).unwrap();
         assert!((y - 100.0 / 3.0).abs() < 1e-12 && label == "chance (33.3%)");
         assert_eq!(chance_reference(0), None);
+    }
+
+    #[test]
+    fn own_networks_are_named_by_their_areas_in_one_setting() {
+        assert_eq!(model_areas(&Config::default()), "PAD");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/architectures/five_areas.toml"
+        );
+        let config = Config::from_file(std::path::Path::new(path)).unwrap();
+        assert_eq!(
+            model_areas(&config),
+            "E: conv1 48, conv2 96, conv3 192, conv4 192, latent 256, dis 1; \
+             G: tconv1 192, tconv1b 192, tconv2 96, tconv3 48, tconv4"
+        );
     }
 
     #[test]
