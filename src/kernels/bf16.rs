@@ -24,9 +24,10 @@
 //! rows of C, never the inner dimension, so results do not depend on the thread count.
 //!
 //! Used by every f32 product of a thread whose [`super::gemm::Precision`] is `Bf16` (a run with
-//! `precision = "bf16"` sets it in its pool): both operands are packed at each product, which
-//! costs about as much as the AMX unit saves (issue 25: pack in vector registers, keep packed
-//! weights across a cycle).
+//! `precision = "bf16"` sets it in its pool): both operands are packed at each product, with
+//! `vcvtne2ps2bf16` where the CPU has AVX-512 BF16 (the same bits as the scalar rounding), into
+//! per-thread buffers kept between products. Packing still costs about half as much as the
+//! tile products themselves in a PAD cycle (benches/RESULTS.md).
 
 use super::gemm::Op;
 use rayon::prelude::*;
