@@ -3,9 +3,10 @@
 //!
 //! Layers, bottom up:
 //! - [`kernels`]: pure numerics (convolutions by im2col + GEMM, activations, losses);
-//! - [`cortex`]: cortical areas, pathways, discriminator neurons, and the seam of plasticity
-//!   rules ([`cortex::PlasticityRule`]: how an area's error arrives, changes its synapses and
-//!   travels back);
+//! - [`cortex`]: cortical areas, pathways, discriminator neurons, the architecture as data
+//!   ([`cortex::Architecture`]: areas listed per pathway, PAD's by default), and the seam of
+//!   plasticity rules ([`cortex::PlasticityRule`]: how an area's error arrives, changes its
+//!   synapses and travels back);
 //! - [`plasticity`]: the rules (exact backprop, feedback alignment, sign symmetry, direct
 //!   feedback alignment), their selection per pathway and area, and optimisers (Adam, SGD);
 //! - [`brain`]: brain states (the [`brain::BrainState`] trait: Wake, NREM, REM, contrastive

@@ -4,6 +4,8 @@
 //! [`PlasticityRule`] seam, in [`rule`]); a pathway stacks areas.
 //! PAD has two pathways: the feedforward one ([`FeedforwardPathway`], the encoder E with its
 //! [`Discriminator`]) and the feedback one ([`FeedbackPathway`], the generator G).
+//! Which areas they hold is data: an [`Architecture`] lists each pathway's [`AreaSpec`]s
+//! (PAD's is [`Architecture::pad`]), checks their shapes and builds the [`Cortex`].
 
 mod activity;
 mod architecture;

@@ -134,7 +134,7 @@ pub struct PackedA {
     data: Vec<u32>,
 }
 
-/// `op(B)` (k × n) in bfloat16, for the kernels: panels of [`NR`] columns (the last padded with
+/// `op(B)` (k × n) in bfloat16, for the kernels: panels of 32 columns (the last padded with
 /// zeros), each a run of `k/2` rows (padded with zeros to a multiple of 16) of NR pairs
 /// `(b[2p][j], b[2p+1][j])`.
 #[derive(Clone, Debug)]
@@ -177,7 +177,7 @@ fn pairs_across(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32]) {
 }
 
 /// [`pairs_across`] for the columns of consecutive panels: `lo` and `hi` hold the columns
-/// `j0..j0 + lo.len()` of two rows; column chunk `q` of [`NR`] goes to `dst[q·stride..]`.
+/// `j0..j0 + lo.len()` of two rows; column chunk `q` of `NR` goes to `dst[q·stride..]`.
 fn pairs_across_panels(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32], stride: usize) {
     #[cfg(target_arch = "x86_64")]
     if simd::usable() {
