@@ -602,7 +602,7 @@ fn place(
                 )));
             }
             let g = geometry(spec.kernel, spec.stride, spec.padding);
-            if spec.kind == AreaKind::Conv {
+            let (connectivity, side) = if spec.kind == AreaKind::Conv {
                 let side = g
                     .conv_output(input.side)
                     .filter(|&s| s > 0)
@@ -615,12 +615,7 @@ fn place(
                             p = spec.padding
                         ))
                     })?;
-                (
-                    Connectivity::Conv,
-                    g,
-                    side,
-                    input.channels * spec.kernel * spec.kernel,
-                )
+                (Connectivity::Conv, side)
             } else {
                 let side = g
                     .transpose_output(input.side)
@@ -632,14 +627,9 @@ fn place(
                             k = spec.kernel
                         ))
                     })?;
-                // PyTorch takes a ConvTranspose2d's fan-in from weight.shape[1]·k·k.
-                (
-                    Connectivity::ConvTranspose,
-                    g,
-                    side,
-                    channels * spec.kernel * spec.kernel,
-                )
-            }
+                (Connectivity::ConvTranspose, side)
+            };
+            (connectivity, g, side, connectivity.fan_in(&g))
         }
         AreaKind::Dense => {
             if spec.side == 0 {

@@ -35,6 +35,19 @@ pub enum Connectivity {
     ConvTranspose,
 }
 
+impl Connectivity {
+    /// The fan-in PyTorch's default bias initialisation uses: `in·k²` for a convolution,
+    /// `out·k²` for a transposed one (PyTorch takes a ConvTranspose2d's from
+    /// `weight.shape[1]·k·k`).
+    pub fn fan_in(self, geometry: &ConvGeometry) -> usize {
+        let k2 = geometry.kernel * geometry.kernel;
+        match self {
+            Connectivity::Conv => geometry.in_channels * k2,
+            Connectivity::ConvTranspose => geometry.out_channels * k2,
+        }
+    }
+}
+
 /// What the backward pass needs from the last forward pass.
 #[derive(Clone, Debug)]
 struct Trace {
@@ -119,12 +132,7 @@ impl CorticalArea {
         activation: Activation,
         rng: &mut impl Rng,
     ) -> Self {
-        let k = geometry.kernel;
-        let fan_in = match connectivity {
-            Connectivity::Conv => geometry.in_channels * k * k,
-            // PyTorch computes a ConvTranspose2d's fan_in from weight.shape[1]·k·k.
-            Connectivity::ConvTranspose => geometry.out_channels * k * k,
-        };
+        let fan_in = connectivity.fan_in(&geometry);
         Self::with_fan_in(
             prefix,
             name,

@@ -72,11 +72,7 @@ pub const CLASS_NAMES: [&str; NUM_CLASSES] = [
 /// 1 to [`super::MAX_IMAGE_SIDE`] is an error.
 pub fn load_sized(dir: &Path, side: usize) -> Result<Split, DataError> {
     check_side(side)?;
-    let Split { train, test } = load(dir)?;
-    Ok(Split {
-        train: train.resized(side)?,
-        test: test.resized(side)?,
-    })
+    load(dir)?.resized(side)
 }
 
 /// Loads the training set (all five batch files, which must all be present) and the test set

@@ -452,6 +452,16 @@ pub struct Split {
     pub test: Dataset,
 }
 
+impl Split {
+    /// Both sets at `side × side` ([`Dataset::resized`]).
+    pub fn resized(self, side: usize) -> Result<Split, DataError> {
+        Ok(Split {
+            train: self.train.resized(side)?,
+            test: self.test.resized(side)?,
+        })
+    }
+}
+
 /// The data sets padsim can load; a configuration names one in snake case (`"cifar10"`,
 /// `"fashion_mnist"`, …).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

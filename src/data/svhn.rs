@@ -39,11 +39,7 @@ const IMAGE_LEN: usize = 3 * PLANE;
 /// 1 to [`super::MAX_IMAGE_SIDE`] is an error.
 pub fn load_sized(dir: &Path, side: usize) -> Result<Split, DataError> {
     check_side(side)?;
-    let Split { train, test } = load(dir)?;
-    Ok(Split {
-        train: train.resized(side)?,
-        test: test.resized(side)?,
-    })
+    load(dir)?.resized(side)
 }
 
 /// Loads `train_32x32.mat` and `test_32x32.mat` from `dir`, at the files' 32 × 32.
