@@ -1,9 +1,11 @@
 //! Evaluation end to end: `--eval-every` during training and `padsim eval` afterwards write
 //! the paper's measures into the run file and draw the figures.
 
+mod common;
+
+use common::padsim_succeeds;
 use padsim::experiment::{self, runner, Config, TrainOptions};
 use padsim::record::RunFile;
-use std::process::Command;
 
 const CONFIG: &str = r#"
 seed = 5
@@ -100,17 +102,13 @@ fn training_with_eval_every_records_every_measure_and_draws_figures() {
         .unwrap()
         .read_f64_1d("eval/converged/test_accuracy")
         .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_padsim"))
-        .args(["eval", "--epoch", "1"])
-        .arg(&run_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("linear probe test"));
+    let stdout = padsim_succeeds(&[
+        "eval".as_ref(),
+        "--epoch".as_ref(),
+        "1".as_ref(),
+        run_dir.as_ref(),
+    ]);
+    assert!(stdout.contains("linear probe test"));
     let run = RunFile::open_read(run_dir.join("run.h5")).unwrap();
     assert_eq!(run.read_i64_1d("eval/epoch").unwrap(), vec![0, 1, 2]);
     assert_eq!(
@@ -159,20 +157,14 @@ fn padsim_train_evaluates_the_untrained_and_the_trained_encoder_and_prints_what_
     )
     .unwrap();
     let train = || {
-        let out = Command::new(env!("CARGO_BIN_EXE_padsim"))
-            .arg("train")
-            .arg("--config")
-            .arg(&config_path)
-            .arg("--out")
-            .arg(root.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let out = root.path().as_ref();
+        padsim_succeeds(&[
+            "train".as_ref(),
+            "--config".as_ref(),
+            config_path.as_ref(),
+            "--out".as_ref(),
+            out,
+        ])
     };
 
     // By default (`every = 0`, `before_and_after = true`): epochs 0 and 2 only, and a table of

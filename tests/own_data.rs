@@ -6,6 +6,7 @@
 mod common;
 
 use common::own_data::{write_grey, write_rgb};
+use common::padsim_succeeds;
 use ndarray_npy::write_npy;
 use padsim::data::DatasetKind;
 use padsim::experiment::{self, report, Config, TrainOptions};
@@ -101,16 +102,7 @@ fn an_image_folder_trains_evaluates_with_its_classes_and_reports() {
     drop(run);
 
     // `padsim eval` rebuilds the encoder for the folder's channels from the stored config.
-    let out = Command::new(env!("CARGO_BIN_EXE_padsim"))
-        .arg("eval")
-        .arg(config.run_dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    padsim_succeeds(&["eval".as_ref(), config.run_dir().as_ref()]);
 
     let built = report::build(&config.out_dir, None).unwrap();
     assert_eq!(built.groups.len(), 1, "{:?}", built.skipped);
@@ -144,20 +136,19 @@ fn npy_arrays_train_from_the_command_line() {
     let config_path = root.path().join("config.toml");
     std::fs::write(&config_path, CONFIG).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_padsim"))
-        .args(["train", "--quiet", "--dataset", "npy", "--config"])
-        .arg(&config_path)
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .arg("--out")
-        .arg(root.path().join("runs"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let runs = root.path().join("runs");
+    padsim_succeeds(&[
+        "train".as_ref(),
+        "--quiet".as_ref(),
+        "--dataset".as_ref(),
+        "npy".as_ref(),
+        "--config".as_ref(),
+        config_path.as_ref(),
+        "--data-dir".as_ref(),
+        data_dir.as_ref(),
+        "--out".as_ref(),
+        runs.as_ref(),
+    ]);
     let run_dir = root.path().join("runs/npy_full_pad_seed3");
     let run = RunFile::open_read(run_dir.join("run.h5")).unwrap();
     assert_eq!(run.attribute("dataset").unwrap(), "npy");

@@ -10,6 +10,7 @@ use ndarray_npy::read_npy;
 use padsim::cortex::{Architecture, Cortex, Parameter};
 use padsim::plasticity::{Adam, AdamConfig, AdamMoments};
 use serde_json::Value;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// The golden sets copied from ../shared/golden (see tests/data/golden/README.md).
@@ -110,4 +111,19 @@ pub fn golden_adam(
         );
     }
     adam
+}
+
+/// Runs the padsim binary with `args`, asserts that it succeeded (showing its stderr if not)
+/// and returns its standard output.
+pub fn padsim_succeeds(args: &[&OsStr]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_padsim"))
+        .args(args)
+        .output()
+        .expect("the padsim binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
