@@ -40,7 +40,7 @@ const NR: usize = 32;
 const AMX_ROWS: usize = 32;
 /// Pairs of the inner dimension per AMX tile (64 bytes); packed operands are padded to it.
 const AMX_PAIRS: usize = 16;
-/// Panels of packed B written by one task.
+/// Panels of packed B, or blocks of packed A, written by one task.
 const PANEL_GROUP: usize = 8;
 /// Pairs of a transposed B operand converted at a time (their panel rows, 32 KB, stay in L1).
 const PAIR_CHUNK: usize = 256;
@@ -274,6 +274,126 @@ mod simd {
         }
     }
 
+    /// The 16 × 16 matrix of u32 whose rows are `rows` transposed in place: pairs of rows
+    /// interleaved by 32 and 64 bits within each 128-bit lane, then the 4 × 4 grids of lanes
+    /// transposed by two rounds of lane shuffles (64 instructions).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn transpose16(rows: &mut [__m512i; 16]) {
+        let mut t = [_mm512_setzero_si512(); 16];
+        for i in 0..8 {
+            t[2 * i] = _mm512_unpacklo_epi32(rows[2 * i], rows[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_epi32(rows[2 * i], rows[2 * i + 1]);
+        }
+        // u[4g + c], lane L: rows 4g..4g + 4 of column 4L + c.
+        let mut u = [_mm512_setzero_si512(); 16];
+        for g in 0..4 {
+            let [t0, t1, t2, t3] = [t[4 * g], t[4 * g + 1], t[4 * g + 2], t[4 * g + 3]];
+            u[4 * g] = _mm512_unpacklo_epi64(t0, t2);
+            u[4 * g + 1] = _mm512_unpackhi_epi64(t0, t2);
+            u[4 * g + 2] = _mm512_unpacklo_epi64(t1, t3);
+            u[4 * g + 3] = _mm512_unpackhi_epi64(t1, t3);
+        }
+        // Row 4L + c of the result gathers lane L of u[c], u[4 + c], u[8 + c], u[12 + c].
+        const EVEN: i32 = 0b10_00_10_00;
+        const ODD: i32 = 0b11_01_11_01;
+        for c in 0..4 {
+            let x0 = _mm512_shuffle_i32x4::<EVEN>(u[c], u[4 + c]);
+            let x1 = _mm512_shuffle_i32x4::<ODD>(u[c], u[4 + c]);
+            let y0 = _mm512_shuffle_i32x4::<EVEN>(u[8 + c], u[12 + c]);
+            let y1 = _mm512_shuffle_i32x4::<ODD>(u[8 + c], u[12 + c]);
+            rows[c] = _mm512_shuffle_i32x4::<EVEN>(x0, y0);
+            rows[4 + c] = _mm512_shuffle_i32x4::<EVEN>(x1, y1);
+            rows[8 + c] = _mm512_shuffle_i32x4::<ODD>(x0, y0);
+            rows[12 + c] = _mm512_shuffle_i32x4::<ODD>(x1, y1);
+        }
+    }
+
+    /// The mask of the first `count` (≤ 16) lanes.
+    fn first_lanes(count: usize) -> __mmask16 {
+        ((1u32 << count.min(16)) - 1) as __mmask16
+    }
+
+    /// Rows `i0..i0 + valid` of `op(a)` for an `a` stored `k×m` (`Op::Transposed`) into their
+    /// packed rows in `dst` (`pairs` apart): per 16 pairs and 16 rows, the pairs are formed
+    /// across the stored rows (16 rows at a time, as [`pairs_across`]) and the 16 × 16 result
+    /// transposed, so that every store is a whole run of one packed row. The stored rows are
+    /// read along their `valid` elements.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub unsafe fn a_transposed_rows(
+        a: &[f32],
+        (m, k): (usize, usize),
+        (i0, valid): (usize, usize),
+        dst: &mut [u32],
+        pairs: usize,
+    ) {
+        assert!(i0 + valid <= m && a.len() == m * k && dst.len() >= valid * pairs);
+        let order = interleave_order();
+        let used = k.div_ceil(2);
+        // Masked lanes are not read: the pointers may run past `a` (wrapping_add).
+        let at = |row: usize, first: usize| a.as_ptr().wrapping_add(row * m + first);
+        for p0 in (0..used).step_by(16) {
+            for h in 0..valid.div_ceil(16) {
+                let (first, count) = (i0 + 16 * h, (valid - 16 * h).min(16));
+                let lanes = first_lanes(count);
+                let mut v = [_mm512_setzero_si512(); 16];
+                for (t, vt) in v.iter_mut().enumerate().take(used - p0) {
+                    let p = p0 + t;
+                    let lo = _mm512_maskz_loadu_ps(lanes, at(2 * p, first));
+                    let hi = if 2 * p + 1 < k {
+                        _mm512_maskz_loadu_ps(lanes, at(2 * p + 1, first))
+                    } else {
+                        _mm512_setzero_ps()
+                    };
+                    let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+                    *vt = _mm512_permutexvar_epi16(order, both);
+                }
+                transpose16(&mut v);
+                for (i, row) in v.iter().enumerate().take(count) {
+                    let out = dst.as_mut_ptr().add((16 * h + i) * pairs + p0);
+                    _mm512_storeu_si512(out as *mut __m512i, *row);
+                }
+            }
+        }
+    }
+
+    /// Columns `j0..j0 + cols` of `op(b)` for a `b` stored `n×k` (`Op::Transposed`) into their
+    /// panel `block` (pair-major, `NR` columns per pair): per 16 columns and 16 pairs, each
+    /// stored row's run is converted in place order (as [`pairs_along`]) and the 16 × 16
+    /// result transposed, so that every store is half a panel row.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub unsafe fn b_transposed_panel(
+        b: &[f32],
+        k: usize,
+        (j0, cols): (usize, usize),
+        block: &mut [u32],
+    ) {
+        let used = k.div_ceil(2);
+        assert!(cols <= super::NR && (j0 + cols) * k <= b.len() && block.len() >= used * super::NR);
+        for h in 0..cols.div_ceil(16) {
+            let count = (cols - 16 * h).min(16);
+            for p0 in (0..used).step_by(16) {
+                let elements = (k - 2 * p0).min(32);
+                let (lo_lanes, hi_lanes) = (
+                    first_lanes(elements),
+                    first_lanes(elements.saturating_sub(16)),
+                );
+                let mut v = [_mm512_setzero_si512(); 16];
+                for (t, vt) in v.iter_mut().enumerate().take(count) {
+                    // Masked lanes are not read: the pointer may run past `b` (wrapping_add).
+                    let src = b.as_ptr().wrapping_add((j0 + 16 * h + t) * k + 2 * p0);
+                    let lo = _mm512_maskz_loadu_ps(lo_lanes, src);
+                    let hi = _mm512_maskz_loadu_ps(hi_lanes, src.wrapping_add(16));
+                    *vt = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+                }
+                transpose16(&mut v);
+                for (p, row) in v.iter().enumerate().take(used - p0) {
+                    let out = block.as_mut_ptr().add((p0 + p) * super::NR + 16 * h);
+                    _mm512_storeu_si512(out as *mut __m512i, *row);
+                }
+            }
+        }
+    }
+
     /// See [`super::pairs_across_panels`].
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
     pub unsafe fn pairs_across_panels(
@@ -330,11 +450,12 @@ impl PackedA {
         }
         let used = k.div_ceil(2);
         // Blocks of 32 rows; within one, the stored operand is read along its rows.
-        data.par_chunks_mut(AMX_ROWS * pairs)
+        // Groups of 32-row blocks; a transposed operand is read along its rows for a while.
+        data.par_chunks_mut(PANEL_GROUP * AMX_ROWS * pairs)
             .enumerate()
-            .for_each(|(block, dst)| {
-                let i0 = block * AMX_ROWS;
-                let valid = m.saturating_sub(i0).min(AMX_ROWS);
+            .for_each(|(group, dst)| {
+                let i0 = group * PANEL_GROUP * AMX_ROWS;
+                let valid = m.saturating_sub(i0).min(dst.len() / pairs);
                 for (ii, row) in dst.chunks_mut(pairs).enumerate() {
                     row[if ii < valid { used } else { 0 }..].fill(0);
                 }
@@ -346,13 +467,24 @@ impl PackedA {
                         }
                     }
                     Op::Transposed => {
+                        #[cfg(target_arch = "x86_64")]
+                        if simd::usable() {
+                            // SAFETY: the CPU has the features (checked by `usable`); the
+                            // rows and `dst` as asserted inside.
+                            unsafe { simd::a_transposed_rows(a, (m, k), (i0, valid), dst, pairs) };
+                            return;
+                        }
                         let mut column = [0u32; AMX_ROWS];
-                        for p in 0..used {
-                            let lo = &a[2 * p * m + i0..][..valid];
-                            let hi = (2 * p + 1 < k).then(|| &a[(2 * p + 1) * m + i0..][..valid]);
-                            pairs_across(lo, hi, &mut column[..valid]);
-                            for (ii, &v) in column[..valid].iter().enumerate() {
-                                dst[ii * pairs + p] = v;
+                        for b0 in (0..valid).step_by(AMX_ROWS) {
+                            let (r0, rows) = (i0 + b0, (valid - b0).min(AMX_ROWS));
+                            for p in 0..used {
+                                let lo = &a[2 * p * m + r0..][..rows];
+                                let hi =
+                                    (2 * p + 1 < k).then(|| &a[(2 * p + 1) * m + r0..][..rows]);
+                                pairs_across(lo, hi, &mut column[..rows]);
+                                for (ii, &v) in column[..rows].iter().enumerate() {
+                                    dst[(b0 + ii) * pairs + p] = v;
+                                }
                             }
                         }
                     }
@@ -419,6 +551,13 @@ impl PackedB {
                         for (q, block) in blocks.chunks_mut(pairs * NR).enumerate() {
                             let j0 = (panel0 + q) * NR;
                             let cols = (n - j0).min(NR);
+                            #[cfg(target_arch = "x86_64")]
+                            if simd::usable() {
+                                // SAFETY: the CPU has the features (checked by `usable`); the
+                                // columns and `block` as asserted inside.
+                                unsafe { simd::b_transposed_panel(b, k, (j0, cols), block) };
+                                continue;
+                            }
                             for p0 in (0..used).step_by(PAIR_CHUNK) {
                                 let len = (used - p0).min(PAIR_CHUNK);
                                 let end = (2 * (p0 + len)).min(k);
@@ -802,6 +941,92 @@ mod tests {
                             want,
                             "panels, column {j} of {len}"
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_register_transpose_transposes() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !simd::usable() {
+                eprintln!("skipped: this CPU lacks AVX-512 BF16 (the scalar packing is used)");
+                return;
+            }
+            use std::arch::x86_64::*;
+            let mut m: [[u32; 16]; 16] =
+                std::array::from_fn(|i| std::array::from_fn(|j| (i * 100 + j) as u32));
+            unsafe {
+                let mut rows: [__m512i; 16] =
+                    std::array::from_fn(|i| _mm512_loadu_si512(m[i].as_ptr() as *const _));
+                simd::transpose16(&mut rows);
+                for (i, row) in rows.iter().enumerate() {
+                    _mm512_storeu_si512(m[i].as_mut_ptr() as *mut _, *row);
+                }
+            }
+            for (i, row) in m.iter().enumerate() {
+                for (j, &v) in row.iter().enumerate() {
+                    assert_eq!(v, (j * 100 + i) as u32, "({i}, {j})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn packed_operands_hold_the_pairs_of_their_definition() {
+        // Element (i, p) of packed op(A) is pair(op(A)[i][2p], op(A)[i][2p + 1]); packed B is
+        // the same along its columns. Ragged shapes, every kind of value, both layouts.
+        for (m, k) in [
+            (1, 1),
+            (5, 7),
+            (16, 32),
+            (17, 33),
+            (40, 64),
+            (33, 300),
+            (64, 97),
+        ] {
+            let a = every_kind(m * k, (m * 1000 + k) as u64);
+            for op in [Op::Plain, Op::Transposed] {
+                let at = |i: usize, kk: usize| match (kk < k, op) {
+                    (false, _) => 0.0,
+                    (true, Op::Plain) => a[i * k + kk],
+                    (true, Op::Transposed) => a[kk * m + i],
+                };
+                let packed = PackedA::new(m, k, &a, op);
+                for i in 0..m.div_ceil(AMX_ROWS) * AMX_ROWS {
+                    for p in 0..packed.pairs {
+                        let want = if i < m {
+                            pair(at(i, 2 * p), at(i, 2 * p + 1))
+                        } else {
+                            0
+                        };
+                        let got = packed.data[i * packed.pairs + p];
+                        assert_eq!(got, want, "A {m}x{k} {op:?} ({i}, {p})");
+                    }
+                }
+                // The same values as a k×m operand B: column j of op(B) is row j of op(A).
+                let (kb, n) = (k, m);
+                let packed = PackedB::new(
+                    kb,
+                    n,
+                    &a,
+                    if op == Op::Plain {
+                        Op::Transposed
+                    } else {
+                        Op::Plain
+                    },
+                );
+                for j in 0..n.div_ceil(NR) * NR {
+                    for p in 0..packed.pairs {
+                        let want = if j < n {
+                            pair(at(j, 2 * p), at(j, 2 * p + 1))
+                        } else {
+                            0
+                        };
+                        let got = packed.data[(j / NR * packed.pairs + p) * NR + j % NR];
+                        assert_eq!(got, want, "B {kb}x{n} ({j}, {p})");
                     }
                 }
             }

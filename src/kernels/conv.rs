@@ -34,7 +34,7 @@
 //! allocate or zero its large matrices again. A fresh synaptic gradient is written over stale
 //! memory ([`Update::Overwrite`]) rather than zeroed and then accumulated into.
 
-use super::gemm::{matmul, matmul_on, Op};
+use super::gemm::{matmul, matmul_on, rounds_to_bf16, Op};
 use super::transpose::{transpose, transpose_with};
 use super::{Activation, Real};
 use rayon::prelude::*;
@@ -476,7 +476,8 @@ fn outer_products<T: Real>(
     scratch: &mut OuterProductScratch<T>,
 ) {
     const LONG_INNER: usize = 512;
-    if k < LONG_INNER {
+    // Packing for bfloat16 reads either layout as fast: the detour would only add its passes.
+    if k < LONG_INNER || rounds_to_bf16::<T>() {
         let (a, b) = ((a, Op::Plain), (b, Op::Transposed));
         matmul_on(threads, m, n, k, a.0, a.1, b.0, b.1, update.alpha(), dst);
         return;

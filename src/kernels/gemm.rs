@@ -101,6 +101,12 @@ pub fn thread_precision() -> Precision {
     PRECISION.with(|p| p.get())
 }
 
+/// Whether this thread's products of `T` run on bfloat16 operands (f32 under `Bf16`).
+pub fn rounds_to_bf16<T: Real>() -> bool {
+    thread_precision() == Precision::Bf16
+        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+}
+
 /// Runs `f` with the f32 products of this thread and of every worker of the current rayon pool
 /// in `precision`, then restores this thread's previous setting everywhere.
 pub fn with_pool_precision<R>(precision: Precision, f: impl FnOnce() -> R) -> R {
@@ -190,9 +196,7 @@ pub fn matmul_on<T: Real>(
         c.iter_mut().for_each(|v| *v = alpha * *v);
         return;
     }
-    if thread_precision() == Precision::Bf16
-        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-    {
+    if rounds_to_bf16::<T>() {
         // SAFETY: T is f32, checked just above: the same slices and scalar, typed as f32.
         let (a, b, c, alpha) = unsafe {
             (
