@@ -17,6 +17,7 @@
 
 use super::{Connectivity, CorticalArea, FeedforwardPathway};
 use crate::kernels::channels_last::{self, transposed_weight};
+use crate::kernels::gemm::FixedOperand;
 use crate::kernels::transpose::transpose;
 use crate::kernels::winograd::{self, WinogradScratch};
 use crate::kernels::{Activation, ConvGeometry};
@@ -27,11 +28,11 @@ use std::sync::{Mutex, OnceLock};
 #[derive(Clone, Debug)]
 struct FrozenArea {
     geometry: ConvGeometry,
-    /// `Wᵀ[k·k·C_in, C_out]`, for im2col + GEMM.
-    weight_t: Vec<f32>,
+    /// `Wᵀ[k·k·C_in, C_out]`, for im2col + GEMM (packed once for bfloat16 products).
+    weight_t: FixedOperand<f32>,
     /// Winograd's `U_ξ`, made from `weight_t` the first time a map makes Winograd pay off
     /// (never for V1 or the latent head, whose transformed weights would be dead weight).
-    winograd: OnceLock<Vec<f32>>,
+    winograd: OnceLock<Vec<FixedOperand<f32>>>,
     bias: Vec<f32>,
     activation: Activation,
 }

@@ -196,7 +196,6 @@ fn pairs_across_panels(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32], stride: 
 /// as [`pair`] (round to nearest even, subnormal inputs as zeros, NaNs quieted).
 #[cfg(target_arch = "x86_64")]
 mod simd {
-    use super::pair;
     use std::arch::x86_64::*;
     use std::sync::OnceLock;
 
@@ -212,19 +211,17 @@ mod simd {
     /// See [`super::pairs_along`]: 32 consecutive f32 become 16 consecutive pairs.
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
     pub unsafe fn pairs_along(src: &[f32], dst: &mut [u32]) {
-        let whole = src.len() / 32;
-        for i in 0..whole {
-            let lo = _mm512_loadu_ps(src.as_ptr().add(32 * i));
-            let hi = _mm512_loadu_ps(src.as_ptr().add(32 * i + 16));
+        for (i, slots) in dst.chunks_mut(16).enumerate() {
+            // The last run may be short: masked lanes are neither read nor written (an odd
+            // last element pairs with a zero, as in the scalar packing).
+            let rest = src.len() - 32 * i;
+            let at = src.as_ptr().wrapping_add(32 * i);
+            let lo = _mm512_maskz_loadu_ps(first_lanes(rest), at);
+            let hi =
+                _mm512_maskz_loadu_ps(first_lanes(rest.saturating_sub(16)), at.wrapping_add(16));
             // The second operand lands in the low half: lo's 16 values, then hi's.
             let h: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
-            _mm512_storeu_si512(dst.as_mut_ptr().add(16 * i) as *mut __m512i, h);
-        }
-        for (slot, two) in dst[16 * whole..]
-            .iter_mut()
-            .zip(src[32 * whole..].chunks(2))
-        {
-            *slot = pair(two[0], two.get(1).copied().unwrap_or(0.0));
+            _mm512_mask_storeu_epi32(slots.as_mut_ptr() as *mut i32, first_lanes(slots.len()), h);
         }
     }
 
@@ -237,17 +234,25 @@ mod simd {
         )
     }
 
-    /// 16 pairs `(lo[j], hi[j])` from `lo` and `hi` (null: zeros) to `dst`.
+    /// Up to 16 pairs `(lo[j], hi[j])` from `lo` and `hi` (null: zeros) to `dst`, for the
+    /// `lanes` set (the others are neither read nor written).
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    unsafe fn sixteen_pairs(order: __m512i, lo: *const f32, hi: *const f32, dst: *mut u32) {
-        let l = _mm512_loadu_ps(lo);
+    unsafe fn sixteen_pairs(
+        order: __m512i,
+        lanes: __mmask16,
+        lo: *const f32,
+        hi: *const f32,
+        dst: *mut u32,
+    ) {
+        let l = _mm512_maskz_loadu_ps(lanes, lo);
         let h = if hi.is_null() {
             _mm512_setzero_ps()
         } else {
-            _mm512_loadu_ps(hi)
+            _mm512_maskz_loadu_ps(lanes, hi)
         };
         let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(h, l));
-        _mm512_storeu_si512(dst as *mut __m512i, _mm512_permutexvar_epi16(order, both));
+        let pairs = _mm512_permutexvar_epi16(order, both);
+        _mm512_mask_storeu_epi32(dst as *mut i32, lanes, pairs);
     }
 
     /// See [`super::pairs_across`]: 16 elements of each row become 16 pairs.
@@ -255,22 +260,14 @@ mod simd {
     pub unsafe fn pairs_across(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32]) {
         let order = interleave_order();
         let hi_ptr = hi.map_or(std::ptr::null(), |h| h.as_ptr());
-        let whole = lo.len() / 16;
-        for i in 0..whole {
+        for j in (0..lo.len()).step_by(16) {
             let h = if hi_ptr.is_null() {
                 hi_ptr
             } else {
-                hi_ptr.add(16 * i)
+                hi_ptr.add(j)
             };
-            sixteen_pairs(
-                order,
-                lo.as_ptr().add(16 * i),
-                h,
-                dst.as_mut_ptr().add(16 * i),
-            );
-        }
-        for j in 16 * whole..lo.len() {
-            dst[j] = pair(lo[j], hi.map_or(0.0, |h| h[j]));
+            let lanes = first_lanes(lo.len() - j);
+            sixteen_pairs(order, lanes, lo.as_ptr().add(j), h, dst.as_mut_ptr().add(j));
         }
     }
 
@@ -308,7 +305,7 @@ mod simd {
         }
     }
 
-    /// The mask of the first `count` (≤ 16) lanes.
+    /// The mask of the first `count` lanes (all 16 from 16 on).
     fn first_lanes(count: usize) -> __mmask16 {
         ((1u32 << count.min(16)) - 1) as __mmask16
     }
@@ -414,7 +411,7 @@ mod simd {
                     hi_ptr.add(j)
                 };
                 let out = dst.as_mut_ptr().add(q * stride + 16 * half);
-                sixteen_pairs(order, lo.as_ptr().add(j), h, out);
+                sixteen_pairs(order, !0, lo.as_ptr().add(j), h, out);
             }
         }
         let rest = 32 * whole;

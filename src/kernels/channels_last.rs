@@ -20,13 +20,13 @@
 //! PAD equivalent: `nn.Conv2d` forward under `torch.no_grad()` with `channels_last` tensors.
 
 use super::conv::{scratch_prefix, ConvGeometry, PatchGrid};
-use super::gemm::{matmul, Op};
+use super::gemm::{matmul_fixed, FixedOperand, Op};
 use super::transpose::transpose;
 use super::{Activation, Real};
 
 /// `W[C_out, C_in, k, k]` (PyTorch's conv layout) as `Wᵀ[k·k·C_in, C_out]`, taps ordered
-/// `(kh, kw, c)`.
-pub fn transposed_weight<T: Real>(weight: &[T], g: &ConvGeometry) -> Vec<T> {
+/// `(kh, kw, c)`: the right operand of every product of [`conv2d_forward`].
+pub fn transposed_weight<T: Real>(weight: &[T], g: &ConvGeometry) -> FixedOperand<T> {
     assert_eq!(weight.len(), g.weight_len(), "channels-last weight size");
     let (taps, cin, cout) = (g.kernel * g.kernel, g.in_channels, g.out_channels);
     // A tiled transpose to rows ordered (c, tap), then whole rows moved to (tap, c): both
@@ -38,7 +38,7 @@ pub fn transposed_weight<T: Real>(weight: &[T], g: &ConvGeometry) -> Vec<T> {
         let (c, tap) = (row / taps, row % taps);
         wt[(tap * cin + c) * cout..][..cout].copy_from_slice(values);
     }
-    wt
+    FixedOperand::new(taps * cin, cout, wt)
 }
 
 /// Gathers every `k×k` patch of the channels-last `map` (`[N, H, W, C]`, the grid's large
@@ -86,14 +86,14 @@ pub fn conv2d_forward<T: Real>(
     height: usize,
     width: usize,
     g: &ConvGeometry,
-    weight_t: &[T],
+    weight_t: &FixedOperand<T>,
     bias: &[T],
     activation: Activation,
     col: &mut Vec<T>,
     y: &mut Vec<T>,
 ) -> (usize, usize) {
     assert_eq!(
-        weight_t.len(),
+        weight_t.values().len(),
         g.weight_len(),
         "channels-last conv: weight size"
     );
@@ -109,17 +109,7 @@ pub fn conv2d_forward<T: Real>(
         col
     };
     let y = scratch_prefix(y, patches * g.out_channels);
-    matmul(
-        patches,
-        g.out_channels,
-        taps,
-        col,
-        Op::Plain,
-        weight_t,
-        Op::Plain,
-        T::zero(),
-        y,
-    );
+    matmul_fixed(patches, col, Op::Plain, weight_t, T::zero(), y);
     for pixel in y.chunks_exact_mut(g.out_channels) {
         pixel.iter_mut().zip(bias).for_each(|(v, &b)| *v += b);
     }

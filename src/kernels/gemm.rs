@@ -196,27 +196,148 @@ pub fn matmul_on<T: Real>(
         c.iter_mut().for_each(|v| *v = alpha * *v);
         return;
     }
-    if rounds_to_bf16::<T>() {
-        // SAFETY: T is f32, checked just above: the same slices and scalar, typed as f32.
-        let (a, b, c, alpha) = unsafe {
-            (
-                std::slice::from_raw_parts(a.as_ptr() as *const f32, a.len()),
-                std::slice::from_raw_parts(b.as_ptr() as *const f32, b.len()),
-                std::slice::from_raw_parts_mut(c.as_mut_ptr() as *mut f32, c.len()),
-                *(&alpha as *const T as *const f32),
-            )
-        };
-        use super::bf16::{matmul_bf16, Bf16Path, PackedA, PackedB};
-        // The thread's packing buffers (a product started inside this one, as rayon may run
-        // on a waiting thread, finds them taken and allocates its own).
-        let (buffer_a, buffer_b) = PACKING.take();
-        let pa = PackedA::new_in(buffer_a, m, k, a, op_a);
-        let pb = PackedB::new_in(buffer_b, k, n, b, op_b);
-        matmul_bf16(Bf16Path::detect(), &pa, &pb, alpha, c);
-        PACKING.set((pa.into_buffer(), pb.into_buffer()));
-        return;
+    if let (Some(a), Some(b), Some(c), Some(&alpha)) = (
+        bf16_view(a),
+        bf16_view(b),
+        bf16_view_mut(c),
+        bf16_view(std::slice::from_ref(&alpha)).and_then(|x| x.first()),
+    ) {
+        return product_bf16((m, k), a, op_a, BfOperand::Pack { n, b, op_b }, alpha, c);
     }
     backend::matmul(threads, m, n, k, a, op_a, b, op_b, alpha, c);
+}
+
+/// `x` as f32, when this thread's products of `T` run on bfloat16 operands (see
+/// [`rounds_to_bf16`]); `None` otherwise.
+fn bf16_view<T: Real>(x: &[T]) -> Option<&[f32]> {
+    // SAFETY: T is f32 (checked by `rounds_to_bf16`): the same slice, typed as f32.
+    rounds_to_bf16::<T>()
+        .then(|| unsafe { std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()) })
+}
+
+/// [`bf16_view`] for a destination.
+fn bf16_view_mut<T: Real>(x: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: as in `bf16_view`.
+    rounds_to_bf16::<T>()
+        .then(|| unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr() as *mut f32, x.len()) })
+}
+
+/// The right operand of a bfloat16 product: to be packed now, or packed already.
+enum BfOperand<'a> {
+    Pack { n: usize, b: &'a [f32], op_b: Op },
+    Packed(&'a super::bf16::PackedB),
+}
+
+/// `c = alpha·c + op(a)·b` on bfloat16 operands, packed into this thread's buffers.
+fn product_bf16(
+    (m, k): (usize, usize),
+    a: &[f32],
+    op_a: Op,
+    b: BfOperand<'_>,
+    alpha: f32,
+    c: &mut [f32],
+) {
+    use super::bf16::{matmul_bf16, Bf16Path, PackedA, PackedB};
+    // The thread's packing buffers (a product started inside this one, as rayon may run on
+    // a waiting thread, finds them taken and allocates its own).
+    let (buffer_a, buffer_b) = PACKING.take();
+    let pa = PackedA::new_in(buffer_a, m, k, a, op_a);
+    let buffer_b = match b {
+        BfOperand::Pack { n, b, op_b } => {
+            let pb = PackedB::new_in(buffer_b, k, n, b, op_b);
+            matmul_bf16(Bf16Path::detect(), &pa, &pb, alpha, c);
+            pb.into_buffer()
+        }
+        BfOperand::Packed(pb) => {
+            matmul_bf16(Bf16Path::detect(), &pa, pb, alpha, c);
+            buffer_b
+        }
+    };
+    PACKING.set((pa.into_buffer(), buffer_b));
+}
+
+/// A right operand that stays the same over many products (a frozen area's synapses): its
+/// values, row-major `k×n`, and their bfloat16 packing, made by the first product that runs
+/// in bfloat16 and kept for the others.
+#[derive(Debug)]
+pub struct FixedOperand<T> {
+    k: usize,
+    n: usize,
+    values: Vec<T>,
+    packed: std::sync::OnceLock<super::bf16::PackedB>,
+}
+
+impl<T: Real> FixedOperand<T> {
+    /// The operand `values`, stored row-major `k×n`.
+    pub fn new(k: usize, n: usize, values: Vec<T>) -> Self {
+        assert_eq!(
+            values.len(),
+            k * n,
+            "fixed operand: {} values, expected {k}x{n}",
+            values.len()
+        );
+        let packed = std::sync::OnceLock::new();
+        FixedOperand {
+            k,
+            n,
+            values,
+            packed,
+        }
+    }
+
+    /// The values, row-major `k×n`.
+    pub fn values(&self) -> &[T] {
+        &self.values
+    }
+}
+
+impl<T: Real> Clone for FixedOperand<T> {
+    fn clone(&self) -> Self {
+        FixedOperand::new(self.k, self.n, self.values.clone())
+    }
+}
+
+/// [`matmul`] with a [`FixedOperand`] on the right: `c[m×n] = alpha·c + op(a)[m×k] · b`.
+/// Under bfloat16 the operand is packed once, not at every product.
+pub fn matmul_fixed<T: Real>(
+    m: usize,
+    a: &[T],
+    op_a: Op,
+    b: &FixedOperand<T>,
+    alpha: T,
+    c: &mut [T],
+) {
+    let (k, n) = (b.k, b.n);
+    let fixed = (
+        bf16_view(b.values()),
+        bf16_view(a),
+        bf16_view(std::slice::from_ref(&alpha)),
+    );
+    if let (Some(values), Some(a_bf), Some(&[alpha_bf]), true) = (fixed.0, fixed.1, fixed.2, k > 0)
+    {
+        assert_eq!(
+            a.len(),
+            m * k,
+            "matmul: lhs has {} elements, expected {m}x{k}",
+            a.len()
+        );
+        assert_eq!(
+            c.len(),
+            m * n,
+            "matmul: dst has {} elements, expected {m}x{n}",
+            c.len()
+        );
+        if m == 0 || n == 0 {
+            return;
+        }
+        FLOPS_PERFORMED.with(|f| f.set(f.get() + (2 * m * n * k) as u64));
+        let c = bf16_view_mut(c).expect("T is f32");
+        let packed = b
+            .packed
+            .get_or_init(|| super::bf16::PackedB::new(k, n, values, Op::Plain));
+        return product_bf16((m, k), a_bf, op_a, BfOperand::Packed(packed), alpha_bf, c);
+    }
+    matmul(m, n, k, a, op_a, b.values(), Op::Plain, alpha, c);
 }
 
 /// Row and column strides of a row-major operand stored `rows×cols`, used as `op(stored)`.

@@ -39,7 +39,7 @@
 //! function, another algorithm: results differ to rounding).
 
 use super::conv::{scratch_prefix, ConvGeometry};
-use super::gemm::{matmul, Op};
+use super::gemm::{matmul_fixed, FixedOperand, Op};
 use super::wide::wide;
 use super::{Activation, Real};
 
@@ -69,15 +69,20 @@ pub fn pays_off(g: &ConvGeometry, height: usize, width: usize) -> bool {
 /// The synapses of a [`supports`]ed layer transformed once: `U_ξ[(b_y, b_x, c), o]`, nine
 /// `4·C_in × C_out` matrices, from the channels-last `Wᵀ[(k_y, k_x, c), o]` of
 /// [`super::channels_last::transposed_weight`]. Every entry is a sum of whole rows of `Wᵀ`.
-pub fn transformed_weight<T: Real>(weight_t: &[T], g: &ConvGeometry) -> Vec<T> {
+pub fn transformed_weight<T: Real>(
+    weight_t: &FixedOperand<T>,
+    g: &ConvGeometry,
+) -> Vec<FixedOperand<T>> {
+    let weight_t = weight_t.values();
     assert!(supports(g), "Winograd: only 4x4 kernels of stride 2");
     assert_eq!(weight_t.len(), g.weight_len(), "Winograd: weight size");
     let (cin, cout) = (g.in_channels, g.out_channels);
     let rows = 4 * cin;
     // G's rows as the taps (0 or 1) of a 2-tap filter each transformed point sums.
     const G: [&[usize]; 3] = [&[0], &[0, 1], &[1]];
-    let mut u = vec![T::zero(); POINTS * rows * cout];
-    for (point, dst) in u.chunks_exact_mut(rows * cout).enumerate() {
+    let mut u = Vec::with_capacity(POINTS);
+    for point in 0..POINTS {
+        let mut dst = vec![T::zero(); rows * cout];
         let (down, across) = (G[point / 3], G[point % 3]);
         for (row, dst) in dst.chunks_exact_mut(cout).enumerate() {
             let (phase, c) = (row / cin, row % cin);
@@ -90,6 +95,7 @@ pub fn transformed_weight<T: Real>(weight_t: &[T], g: &ConvGeometry) -> Vec<T> {
                 }
             }
         }
+        u.push(FixedOperand::new(rows, cout, dst));
     }
     u
 }
@@ -247,7 +253,7 @@ pub struct WinogradScratch<T> {
 }
 
 /// Convolution forward with bias and activation of a [`supports`]ed layer: `x` is
-/// `[N, H, W, C_in]`, `u` comes from [`transformed_weight`]. Fills the first
+/// `[N, H, W, C_in]`, `u` (nine matrices) comes from [`transformed_weight`]. Fills the first
 /// `N·H_o·W_o·C_out` elements of `y` with `[N, H_o, W_o, C_out]` (after `activation`); returns
 /// `(H_o, W_o)`. Single-threaded apart from the products.
 #[allow(clippy::too_many_arguments)]
@@ -257,7 +263,7 @@ pub fn conv2d_forward<T: Real>(
     height: usize,
     width: usize,
     g: &ConvGeometry,
-    u: &[T],
+    u: &[FixedOperand<T>],
     bias: &[T],
     activation: Activation,
     scratch: &mut WinogradScratch<T>,
@@ -270,7 +276,11 @@ pub fn conv2d_forward<T: Real>(
         batch * height * width * cin,
         "Winograd: input size"
     );
-    assert_eq!(u.len(), POINTS * 4 * cin * cout, "Winograd: weight size");
+    let weight_sizes = u.iter().map(|u| u.values().len());
+    assert!(
+        u.len() == POINTS && weight_sizes.into_iter().all(|len| len == 4 * cin * cout),
+        "Winograd: weight size"
+    );
     assert_eq!(bias.len(), cout, "Winograd: bias size");
     let (Some(oh), Some(ow)) = (g.conv_output(height), g.conv_output(width)) else {
         panic!(
@@ -306,10 +316,10 @@ pub fn conv2d_forward<T: Real>(
         for ((m, v), u) in m
             .chunks_exact_mut(point_stride(m_len))
             .zip(v.chunks_exact(point_stride(v_len)))
-            .zip(u.chunks_exact(kc * cout))
+            .zip(u)
         {
             let (v, m) = (&v[..v_len], &mut m[..m_len]);
-            matmul(count, cout, kc, v, Op::Plain, u, Op::Plain, T::zero(), m);
+            matmul_fixed(count, v, Op::Plain, u, T::zero(), m);
         }
         let epilogue = (bias, activation);
         wide(
