@@ -589,6 +589,32 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_operand_gives_the_products_of_its_values_and_is_packed_once() {
+        // f32 and bf16 products, each against the plain product of the same values; the bf16
+        // packing is made by the first bf16 product and only then.
+        let (m, k, n) = (70, 48, 40);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i % 31) as f32 - 15.0) * 0.03)
+            .collect();
+        let values: Vec<f32> = (0..k * n)
+            .map(|i| ((i % 23) as f32 - 11.0) * 0.07)
+            .collect();
+        let fixed = FixedOperand::new(k, n, values.clone());
+        for precision in [Precision::F32, Precision::Bf16, Precision::Bf16] {
+            set_thread_precision(precision);
+            for (op_a, alpha) in [(Op::Plain, 0.0), (Op::Transposed, 1.0)] {
+                let start: Vec<f32> = (0..m * n).map(|i| (i % 5) as f32).collect();
+                let (mut want, mut got) = (start.clone(), start);
+                matmul(m, n, k, &a, op_a, &values, Op::Plain, alpha, &mut want);
+                matmul_fixed(m, &a, op_a, &fixed, alpha, &mut got);
+                assert!(want == got, "{precision} {op_a:?}");
+            }
+            assert_eq!(fixed.packed.get().is_some(), precision == Precision::Bf16);
+        }
+        set_thread_precision(Precision::F32);
+    }
+
+    #[test]
     fn same_bits_whatever_the_thread_count() {
         use Op::{Plain, Transposed};
         // Every product shape of a PAD cycle at batch 64, and others.
