@@ -156,7 +156,7 @@ fn kernels(c: &mut Criterion) {
                     })
                 });
             } else {
-                let mut col = Vec::new();
+                let mut col = conv::KeptInput::default();
                 let grid = conv::conv2d_forward(
                     &x,
                     BATCH,

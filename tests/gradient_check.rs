@@ -7,7 +7,7 @@
 use ndarray::{Array2, ArrayView2};
 use padsim::cortex::{Architecture, AreaKind, AreaSpec, Connectivity};
 use padsim::kernels::conv::{
-    self, ConvGeometry, ConvScratch, PatchGrid, SynapticGradients, Update,
+    self, ConvGeometry, ConvScratch, KeptInput, PatchGrid, SynapticGradients, Update,
 };
 use padsim::kernels::loss;
 use padsim::kernels::Activation;
@@ -83,8 +83,8 @@ fn conv_forward(
     g: &ConvGeometry,
     w: &[f64],
     b: &[f64],
-) -> (Vec<f64>, Vec<f64>, PatchGrid) {
-    let (mut col, mut y) = (Vec::new(), Vec::new());
+) -> (Vec<f64>, KeptInput<f64>, PatchGrid) {
+    let (mut col, mut y) = (KeptInput::default(), Vec::new());
     let grid = conv::conv2d_forward(x, n, side, side, g, w, b, IDENTITY, &mut col, &mut y);
     (y, col, grid)
 }
@@ -92,7 +92,7 @@ fn conv_forward(
 /// Convolution backward of `r` into fresh buffers: `(dw, db, dx)`.
 fn conv_backward(
     r: &[f64],
-    col: &[f64],
+    col: &KeptInput<f64>,
     grid: &PatchGrid,
     g: &ConvGeometry,
     w: &[f64],
@@ -297,15 +297,15 @@ fn reused_buffers_give_the_results_of_fresh_ones() {
         padding: 1,
     };
     let (w, b) = (sample(g.weight_len(), 20), sample(4, 21));
-    let (mut col, mut y, mut dx) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut col, mut y, mut dx) = (KeptInput::default(), Vec::new(), Vec::new());
     let mut scratch = ConvScratch::new();
     for (pass, n) in [3usize, 1, 5, 2].into_iter().enumerate() {
         let x = sample(3 * n * 8 * 8, 30 + pass as u64);
         let grid = conv::conv2d_forward(&x, n, 8, 8, &g, &w, &b, IDENTITY, &mut col, &mut y);
         let (fresh_y, fresh_col, _) = conv_forward(&x, n, 8, &g, &w, &b);
         assert_eq!(
-            (&y, &col),
-            (&fresh_y, &fresh_col),
+            (&y, col.values()),
+            (&fresh_y, fresh_col.values()),
             "conv forward, batch {n}"
         );
         let r = sample(y.len(), 40 + pass as u64);

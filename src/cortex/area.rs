@@ -17,8 +17,9 @@
 
 use super::rule::{ErrorContext, LocalSignals, Modulation, SynapticChange};
 use super::{Activity, ExactBackprop, Parameter, PlasticityRule};
-use crate::kernels::conv::{self, ConvGeometry, ConvScratch, PatchGrid, SynapticGradients};
-use crate::kernels::pointwise::zip_in_place;
+use crate::kernels::conv::{
+    self, ConvGeometry, ConvScratch, KeptInput, PatchGrid, SynapticGradients,
+};
 use crate::kernels::Activation;
 use ndarray::{ArrayD, IxDyn};
 use ndarray_rand::rand::Rng;
@@ -55,7 +56,7 @@ struct Trace {
     /// ConvTranspose).
     grid: PatchGrid,
     /// Conv: the input's patch matrix; ConvTranspose: the input itself (channel-major).
-    input_term: Vec<f32>,
+    input_term: KeptInput<f32>,
     /// The activity produced.
     output: Activity,
     /// δ of the last backward pass, kept when asked for (the pathway's output error).
@@ -212,7 +213,7 @@ impl CorticalArea {
                 conv::conv2d_forward(x, n, h, w, g, weight, bias, f, &mut input_term, &mut out)
             }
             Connectivity::ConvTranspose => {
-                zip_in_place(conv::reuse(&mut input_term, x.len()), x, |_, v| v);
+                input_term.copy_values(x);
                 with_scratch(|scratch| {
                     let f = self.activation;
                     conv::conv_transpose2d_forward(
@@ -308,6 +309,7 @@ impl CorticalArea {
                 (grid.height, grid.width)
             }
             Connectivity::ConvTranspose => {
+                let x = x.values();
                 conv::conv_transpose2d_backward(dy, x, &grid, &g, feedback, grads, scratch, wanted);
                 (grid.out_height, grid.out_width)
             }

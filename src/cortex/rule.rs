@@ -18,7 +18,9 @@
 //! ([`ExactBackprop`], the default, keeps it bit for bit).
 
 use super::{Activity, Connectivity};
-use crate::kernels::conv::{self, ConvGeometry, ConvScratch, PatchGrid, SynapticGradients, Update};
+use crate::kernels::conv::{
+    self, ConvGeometry, ConvScratch, KeptInput, PatchGrid, SynapticGradients, Update,
+};
 use crate::kernels::Activation;
 use ndarray::{Array2, ArrayD, ArrayViewD, CowArray, IxDyn};
 
@@ -60,7 +62,7 @@ pub struct LocalSignals<'a> {
     pub delta: &'a Activity,
     /// The brain state's modulation of this pathway.
     pub modulation: Modulation,
-    pub(crate) input_term: &'a [f32],
+    pub(crate) input_term: &'a KeptInput<f32>,
     pub(crate) grid: PatchGrid,
 }
 
@@ -93,7 +95,7 @@ impl LocalSignals<'_> {
             }
             Connectivity::ConvTranspose => conv::conv_transpose2d_backward(
                 dy,
-                x,
+                x.values(),
                 &self.grid,
                 &g,
                 &[],

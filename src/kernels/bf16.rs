@@ -192,6 +192,79 @@ fn pairs_across_panels(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32], stride: 
     }
 }
 
+/// Where the values of an operand come from: f32, rounded while packing, or bfloat16 values
+/// rounded before, in rows `pitch` apart.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Values(&'a [f32]),
+    Rounded { b: &'a [u16], pitch: usize },
+}
+
+/// `values` rounded to bfloat16 into `rounded` (as the packing rounds: to nearest even,
+/// subnormal inputs as zeros).
+pub fn round(values: &[f32], rounded: &mut [u16]) {
+    assert_eq!(values.len(), rounded.len(), "round: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    if simd::usable() {
+        // SAFETY: the CPU has the features (checked by `usable`); lengths as asserted.
+        return unsafe { simd::round(values, rounded) };
+    }
+    for (r, &v) in rounded.iter_mut().zip(values) {
+        *r = to_bf16_flushed(v);
+    }
+}
+
+/// [`pairs_across_panels`] for rounded rows: `dst[q·stride + j] = (lo[j], hi[j])` by column
+/// chunks of `NR`.
+fn rounded_pairs_across_panels(lo: &[u16], hi: Option<&[u16]>, dst: &mut [u32], stride: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::usable() {
+        assert!(hi.is_none_or(|h| h.len() == lo.len()));
+        assert!(lo.is_empty() || (lo.len() - 1) / NR * stride + (lo.len() - 1) % NR < dst.len());
+        // SAFETY: the CPU has the features (checked by `usable`); lengths as asserted.
+        return unsafe { simd::rounded_pairs_across_panels(lo, hi, dst, stride) };
+    }
+    for (q, lo) in lo.chunks(NR).enumerate() {
+        let dst = &mut dst[q * stride..][..lo.len()];
+        for (j, (d, &l)) in dst.iter_mut().zip(lo).enumerate() {
+            *d = l as u32 | (hi.map_or(0, |h| h[q * NR + j]) as u32) << 16;
+        }
+    }
+}
+
+/// Columns `j0..j0 + cols` of `op(B)` for a B stored `n×k` (`Op::Transposed`) into their
+/// panel `block` (pair-major, `NR` columns per pair).
+fn transposed_panel(source: Source<'_>, k: usize, (j0, cols): (usize, usize), block: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::usable() {
+        // SAFETY: the CPU has the features (checked by `usable`); the columns and `block` as
+        // asserted inside.
+        return unsafe { simd::transposed_panel(source, k, (j0, cols), block) };
+    }
+    let used = k.div_ceil(2);
+    let mut run = [0u32; PAIR_CHUNK];
+    for p0 in (0..used).step_by(PAIR_CHUNK) {
+        let len = (used - p0).min(PAIR_CHUNK);
+        for jj in 0..cols {
+            match source {
+                Source::Values(b) => {
+                    let src = &b[(j0 + jj) * k..][2 * p0..(2 * (p0 + len)).min(k)];
+                    pairs_along(src, &mut run[..len]);
+                }
+                Source::Rounded { b, pitch } => {
+                    let src = &b[(j0 + jj) * pitch + 2 * p0..][..2 * len];
+                    for (r, two) in run.iter_mut().zip(src.chunks_exact(2)) {
+                        *r = two[0] as u32 | (two[1] as u32) << 16;
+                    }
+                }
+            }
+            for (p, &v) in run[..len].iter().enumerate() {
+                block[(p0 + p) * NR + jj] = v;
+            }
+        }
+    }
+}
+
 /// Packing with `vcvtne2ps2bf16` (AVX-512 BF16): 32 roundings per instruction, the same bits
 /// as [`pair`] (round to nearest even, subnormal inputs as zeros, NaNs quieted).
 #[cfg(target_arch = "x86_64")]
@@ -204,6 +277,7 @@ mod simd {
         *USABLE.get_or_init(|| {
             is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vl")
                 && is_x86_feature_detected!("avx512bf16")
         })
     }
@@ -353,41 +427,94 @@ mod simd {
         }
     }
 
-    /// Columns `j0..j0 + cols` of `op(b)` for a `b` stored `n×k` (`Op::Transposed`) into their
-    /// panel `block` (pair-major, `NR` columns per pair): per 16 columns and 16 pairs, each
-    /// stored row's run is converted in place order (as [`pairs_along`]) and the 16 × 16
+    /// See [`super::transposed_panel`]: per 16 columns and 16 pairs, each stored row's run
+    /// of 16 pairs is formed (rounded as [`pairs_along`], or read as it is), and the 16 × 16
     /// result transposed, so that every store is half a panel row.
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    pub unsafe fn b_transposed_panel(
-        b: &[f32],
+    pub unsafe fn transposed_panel(
+        source: super::Source<'_>,
         k: usize,
         (j0, cols): (usize, usize),
         block: &mut [u32],
     ) {
+        use super::{Source, NR};
         let used = k.div_ceil(2);
-        assert!(cols <= super::NR && (j0 + cols) * k <= b.len() && block.len() >= used * super::NR);
+        let (rows, pitch) = match source {
+            Source::Values(b) => (b.len() / k.max(1), k),
+            Source::Rounded { b, pitch } => (b.len() / pitch, pitch),
+        };
+        assert!(cols <= NR && j0 + cols <= rows && block.len() >= used * NR);
         for h in 0..cols.div_ceil(16) {
             let count = (cols - 16 * h).min(16);
             for p0 in (0..used).step_by(16) {
-                let elements = (k - 2 * p0).min(32);
-                let (lo_lanes, hi_lanes) = (
-                    first_lanes(elements),
-                    first_lanes(elements.saturating_sub(16)),
-                );
                 let mut v = [_mm512_setzero_si512(); 16];
-                for (t, vt) in v.iter_mut().enumerate().take(count) {
-                    // Masked lanes are not read: the pointer may run past `b` (wrapping_add).
-                    let src = b.as_ptr().wrapping_add((j0 + 16 * h + t) * k + 2 * p0);
-                    let lo = _mm512_maskz_loadu_ps(lo_lanes, src);
-                    let hi = _mm512_maskz_loadu_ps(hi_lanes, src.wrapping_add(16));
-                    *vt = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+                let start = |t: usize| (j0 + 16 * h + t) * pitch + 2 * p0;
+                // Masked lanes are not read: the pointers may run past the rows (wrapping_add).
+                match source {
+                    Source::Values(b) => {
+                        let elements = (k - 2 * p0).min(32);
+                        let lo_lanes = first_lanes(elements);
+                        let hi_lanes = first_lanes(elements.saturating_sub(16));
+                        for (t, vt) in v.iter_mut().enumerate().take(count) {
+                            let src = b.as_ptr().wrapping_add(start(t));
+                            let lo = _mm512_maskz_loadu_ps(lo_lanes, src);
+                            let hi = _mm512_maskz_loadu_ps(hi_lanes, src.wrapping_add(16));
+                            *vt = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(
+                                hi, lo,
+                            ));
+                        }
+                    }
+                    Source::Rounded { b, .. } => {
+                        let lanes = first_lanes(used - p0);
+                        for (t, vt) in v.iter_mut().enumerate().take(count) {
+                            let src = b.as_ptr().wrapping_add(start(t)) as *const i32;
+                            *vt = _mm512_maskz_loadu_epi32(lanes, src);
+                        }
+                    }
                 }
                 transpose16(&mut v);
                 for (p, row) in v.iter().enumerate().take(used - p0) {
-                    let out = block.as_mut_ptr().add((p0 + p) * super::NR + 16 * h);
+                    let out = block.as_mut_ptr().add((p0 + p) * NR + 16 * h);
                     _mm512_storeu_si512(out as *mut __m512i, *row);
                 }
             }
+        }
+    }
+
+    /// See [`super::rounded_pairs_across_panels`]: 16 values of each row, widened to 32 bits,
+    /// make 16 pairs.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn rounded_pairs_across_panels(
+        lo: &[u16],
+        hi: Option<&[u16]>,
+        dst: &mut [u32],
+        stride: usize,
+    ) {
+        for j in (0..lo.len()).step_by(16) {
+            let lanes = first_lanes(lo.len() - j);
+            let l = _mm256_maskz_loadu_epi16(lanes, lo.as_ptr().add(j) as *const i16);
+            let h = match hi {
+                Some(hi) => _mm256_maskz_loadu_epi16(lanes, hi.as_ptr().add(j) as *const i16),
+                None => _mm256_setzero_si256(),
+            };
+            let pairs = _mm512_or_si512(
+                _mm512_cvtepu16_epi32(l),
+                _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)),
+            );
+            let out = dst.as_mut_ptr().add(j / super::NR * stride + j % super::NR);
+            _mm512_mask_storeu_epi32(out as *mut i32, lanes, pairs);
+        }
+    }
+
+    /// See [`super::round`]: 16 values per instruction.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub unsafe fn round(values: &[f32], rounded: &mut [u16]) {
+        for (i, out) in rounded.chunks_mut(16).enumerate() {
+            let lanes = first_lanes(out.len());
+            let v = _mm512_maskz_loadu_ps(lanes, values.as_ptr().add(16 * i));
+            let r: __m256i = std::mem::transmute(_mm512_cvtneps_pbh(v));
+            let r = _mm512_castsi256_si512(r);
+            _mm512_mask_storeu_epi16(out.as_mut_ptr() as *mut i16, lanes as __mmask32, r);
         }
     }
 
@@ -503,13 +630,37 @@ impl PackedB {
     }
 
     /// [`PackedB::new`] in `buffer`'s memory (from [`PackedB::into_buffer`]).
-    pub fn new_in(mut data: Vec<u32>, k: usize, n: usize, b: &[f32], op: Op) -> PackedB {
+    pub fn new_in(data: Vec<u32>, k: usize, n: usize, b: &[f32], op: Op) -> PackedB {
         assert_eq!(
             b.len(),
             k * n,
             "PackedB: {} elements, expected {k}x{n}",
             b.len()
         );
+        PackedB::pack(data, k, n, Source::Values(b), op)
+    }
+
+    /// [`PackedB::new_in`] from values rounded to bfloat16 before ([`round`]), stored row-major
+    /// with rows `pitch` apart (`k` rows of `n`, or `n` rows of `k` when transposed), `pitch`
+    /// even and every element past a row's end up to it zero. The same packing as from the
+    /// f32 values, without the rounding pass and at half the reads.
+    pub fn from_rounded_in(
+        data: Vec<u32>,
+        (k, n): (usize, usize),
+        b: &[u16],
+        pitch: usize,
+        op: Op,
+    ) -> PackedB {
+        let (rows, cols) = if op == Op::Plain { (k, n) } else { (n, k) };
+        assert!(
+            pitch.is_multiple_of(2) && pitch >= cols && b.len() >= rows * pitch,
+            "PackedB: {} rounded elements of pitch {pitch}, expected {rows}x{cols}",
+            b.len()
+        );
+        PackedB::pack(data, k, n, Source::Rounded { b, pitch }, op)
+    }
+
+    fn pack(mut data: Vec<u32>, k: usize, n: usize, source: Source<'_>, op: Op) -> PackedB {
         let pairs = k.div_ceil(2).div_ceil(AMX_PAIRS) * AMX_PAIRS;
         let panels = n.div_ceil(NR);
         // As in PackedA::new_in: every element is written, the padding zeroed below.
@@ -538,34 +689,27 @@ impl PackedB {
                     Op::Plain => {
                         let (j0, j1) = (panel0 * NR, ((panel0 + panels_here) * NR).min(n));
                         for p in 0..used {
-                            let lo = &b[2 * p * n..][j0..j1];
-                            let hi = (2 * p + 1 < k).then(|| &b[(2 * p + 1) * n..][j0..j1]);
-                            pairs_across_panels(lo, hi, &mut blocks[p * NR..], pairs * NR);
+                            let dst = &mut blocks[p * NR..];
+                            let has_hi = 2 * p + 1 < k;
+                            match source {
+                                Source::Values(b) => {
+                                    let lo = &b[2 * p * n..][j0..j1];
+                                    let hi = has_hi.then(|| &b[(2 * p + 1) * n..][j0..j1]);
+                                    pairs_across_panels(lo, hi, dst, pairs * NR);
+                                }
+                                Source::Rounded { b, pitch } => {
+                                    let lo = &b[2 * p * pitch..][j0..j1];
+                                    let hi = has_hi.then(|| &b[(2 * p + 1) * pitch..][j0..j1]);
+                                    rounded_pairs_across_panels(lo, hi, dst, pairs * NR);
+                                }
+                            }
                         }
                     }
                     Op::Transposed => {
-                        let mut run = [0u32; PAIR_CHUNK];
                         for (q, block) in blocks.chunks_mut(pairs * NR).enumerate() {
                             let j0 = (panel0 + q) * NR;
                             let cols = (n - j0).min(NR);
-                            #[cfg(target_arch = "x86_64")]
-                            if simd::usable() {
-                                // SAFETY: the CPU has the features (checked by `usable`); the
-                                // columns and `block` as asserted inside.
-                                unsafe { simd::b_transposed_panel(b, k, (j0, cols), block) };
-                                continue;
-                            }
-                            for p0 in (0..used).step_by(PAIR_CHUNK) {
-                                let len = (used - p0).min(PAIR_CHUNK);
-                                let end = (2 * (p0 + len)).min(k);
-                                for jj in 0..cols {
-                                    let src = &b[(j0 + jj) * k..][2 * p0..end];
-                                    pairs_along(src, &mut run[..len]);
-                                    for (p, &v) in run[..len].iter().enumerate() {
-                                        block[(p0 + p) * NR + jj] = v;
-                                    }
-                                }
-                            }
+                            transposed_panel(source, k, (j0, cols), block);
                         }
                     }
                 }
@@ -1026,6 +1170,45 @@ mod tests {
                         assert_eq!(got, want, "B {kb}x{n} ({j}, {p})");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn operands_rounded_before_pack_as_their_values_do() {
+        // Every kind of value, ragged shapes, both layouts, rows padded to an even pitch.
+        for (k, n) in [
+            (1, 1),
+            (7, 5),
+            (32, 16),
+            (33, 17),
+            (64, 40),
+            (300, 33),
+            (97, 64),
+        ] {
+            let b = every_kind(k * n, (k * 100 + n) as u64);
+            let mut scalar = vec![0u16; b.len()];
+            scalar
+                .iter_mut()
+                .zip(&b)
+                .for_each(|(r, &v)| *r = to_bf16_flushed(v));
+            let mut rounded = vec![7u16; b.len()];
+            round(&b, &mut rounded);
+            assert_eq!(rounded, scalar, "round, {k}x{n}");
+            for op in [Op::Plain, Op::Transposed] {
+                let (rows, cols) = if op == Op::Plain { (k, n) } else { (n, k) };
+                let pitch = cols.next_multiple_of(2) + 2;
+                let mut padded = vec![0u16; rows * pitch];
+                for (dst, src) in padded
+                    .chunks_exact_mut(pitch)
+                    .zip(rounded.chunks_exact(cols))
+                {
+                    dst[..cols].copy_from_slice(src);
+                }
+                let want = PackedB::new(k, n, &b, op).into_buffer();
+                let used = vec![u32::MAX; want.len() + 64];
+                let got = PackedB::from_rounded_in(used, (k, n), &padded, pitch, op);
+                assert_eq!(got.into_buffer(), want, "{k}x{n} {op:?}");
             }
         }
     }

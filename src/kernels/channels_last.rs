@@ -154,7 +154,7 @@ mod tests {
                 .collect();
             let b: Vec<f64> = (0..6).map(|i| i as f64 * 0.1 - 0.2).collect();
             let act = Activation::LeakyRelu(0.2);
-            let (mut col, mut expected) = (Vec::new(), Vec::new());
+            let (mut col, mut expected) = (conv::KeptInput::default(), Vec::new());
             let grid =
                 conv::conv2d_forward(&x, n, side, side, &g, &w, &b, act, &mut col, &mut expected);
             let (oh, ow) = (grid.out_height, grid.out_width);

@@ -34,7 +34,9 @@
 //! allocate or zero its large matrices again. A fresh synaptic gradient is written over stale
 //! memory ([`Update::Overwrite`]) rather than zeroed and then accumulated into.
 
-use super::gemm::{matmul, matmul_on, rounds_to_bf16, Op};
+use super::bf16;
+use super::gemm::{bf16_view, matmul, matmul_on, matmul_rounded, rounds_to_bf16, Op};
+use super::pointwise::zip_in_place;
 use super::transpose::{transpose, transpose_with};
 use super::{Activation, Real};
 use rayon::prelude::*;
@@ -331,30 +333,88 @@ fn kernel_taps(grid: &PatchGrid) -> impl Iterator<Item = (usize, usize, usize)> 
 pub fn im2col<T: Real>(map: &[T], grid: &PatchGrid, col: &mut [T]) {
     assert_eq!(map.len(), grid.map_len(), "im2col: map size");
     assert_eq!(col.len(), grid.rows() * grid.cols(), "im2col: col size");
-    let (k, n_images, cols) = (grid.kernel, grid.batch, grid.cols());
+    let per_channel = grid.kernel * grid.kernel * grid.cols();
+    let taps: Vec<_> = kernel_taps(grid).collect();
+    col.par_chunks_mut(per_channel).enumerate().for_each_init(
+        || vec![T::zero(); grid.phases_len()],
+        |phases, (c, rows)| channel_patches(map, grid, &taps, c, phases, rows),
+    );
+}
+
+/// [`im2col`] rounded to bfloat16 ([`bf16::round`]): rows `pitch` apart (even, at least the
+/// grid's columns), zero past each row's end. Each image plane's stride phases are rounded
+/// once (they hold every pixel a window reads), then the windows are gathered from them, so
+/// the matrix is written only once, at half the size.
+pub fn im2col_rounded(map: &[f32], grid: &PatchGrid, col: &mut [u16], pitch: usize) {
+    let cols = grid.cols();
+    assert_eq!(map.len(), grid.map_len(), "im2col: map size");
+    assert!(
+        pitch.is_multiple_of(2) && pitch >= cols,
+        "im2col: pitch {pitch} for {cols} columns"
+    );
+    assert_eq!(col.len(), grid.rows() * pitch, "im2col: col size");
+    let (k, n_images) = (grid.kernel, grid.batch);
     let (oh, ow) = (grid.out_height, grid.out_width);
     let plane = grid.height * grid.width;
     let pw = grid.phase_side(ow);
-    if grid.is_single_patch() {
-        // Per channel, [N, k·k] → [k·k, N].
-        col.par_chunks_mut(plane * n_images)
-            .zip(map.par_chunks(plane * n_images))
-            .for_each(|(rows, images)| transpose(images, n_images, plane, rows));
-        return;
-    }
     let taps: Vec<_> = kernel_taps(grid).collect();
-    col.par_chunks_mut(k * k * cols).enumerate().for_each_init(
-        || vec![T::zero(); grid.phases_len()],
-        |phases, (c, rows)| {
-            for n in 0..n_images {
-                grid.split_phases(&map[(c * n_images + n) * plane..][..plane], phases);
+    // The phases of one plane, or for a single patch a channel's transposed planes.
+    let phases_len = if grid.is_single_patch() {
+        k * k * cols
+    } else {
+        grid.phases_len()
+    };
+    col.par_chunks_mut(k * k * pitch).enumerate().for_each_init(
+        || (vec![0.0; phases_len], vec![0; phases_len]),
+        |(phases, rounded), (c, rows)| {
+            let images = &map[c * n_images * plane..][..n_images * plane];
+            rows.chunks_exact_mut(pitch)
+                .for_each(|row| row[cols..].fill(0));
+            if grid.is_single_patch() {
+                // [N, k·k] → [k·k, N], then rounded.
+                transpose(images, n_images, plane, phases);
+                for (dst, src) in rows.chunks_exact_mut(pitch).zip(phases.chunks_exact(cols)) {
+                    bf16::round(src, &mut dst[..cols]);
+                }
+                return;
+            }
+            for (n, image) in images.chunks_exact(plane).enumerate() {
+                grid.split_phases(image, phases);
+                bf16::round(phases, rounded);
                 for &(tap, phase, shift) in &taps {
-                    let dst = &mut rows[tap * cols + n * oh * ow..][..oh * ow];
-                    gather_window(dst, &phases[phase + shift..], ow, pw);
+                    let dst = &mut rows[tap * pitch + n * oh * ow..][..oh * ow];
+                    gather_window(dst, &rounded[phase + shift..], ow, pw);
                 }
             }
         },
     );
+}
+
+/// Channel `c`'s rows of the patch matrix (`k·k` rows of `N·H_o·W_o`) into `rows`.
+fn channel_patches<T: Real>(
+    map: &[T],
+    grid: &PatchGrid,
+    taps: &[(usize, usize, usize)],
+    c: usize,
+    phases: &mut [T],
+    rows: &mut [T],
+) {
+    let (n_images, cols) = (grid.batch, grid.cols());
+    let (oh, ow) = (grid.out_height, grid.out_width);
+    let plane = grid.height * grid.width;
+    let images = &map[c * n_images * plane..][..n_images * plane];
+    if grid.is_single_patch() {
+        // [N, k·k] → [k·k, N].
+        return transpose(images, n_images, plane, rows);
+    }
+    let pw = grid.phase_side(ow);
+    for (n, image) in images.chunks_exact(plane).enumerate() {
+        grid.split_phases(image, phases);
+        for &(tap, phase, shift) in taps {
+            let dst = &mut rows[tap * cols + n * oh * ow..][..oh * ow];
+            gather_window(dst, &phases[phase + shift..], ow, pw);
+        }
+    }
 }
 
 /// Scatters `col` (`[C·k·k, N·H_o·W_o]`) back onto `map` (`[C, N, H, W]`), summing overlaps:
@@ -411,8 +471,8 @@ fn col2im_then<T: Real>(
 /// `packed` (rows of `width`, contiguous) ← the window of `plane` whose rows lie `pitch`
 /// apart. PAD's rows are 4, 8 or 16 wide: those widths are copied as fixed-size arrays, a
 /// few vector moves per row instead of a `memcpy` call.
-fn gather_window<T: Real>(packed: &mut [T], plane: &[T], width: usize, pitch: usize) {
-    fn fixed<const W: usize, T: Real>(packed: &mut [T], plane: &[T], pitch: usize) {
+fn gather_window<T: Copy>(packed: &mut [T], plane: &[T], width: usize, pitch: usize) {
+    fn fixed<const W: usize, T: Copy>(packed: &mut [T], plane: &[T], pitch: usize) {
         for (row, out) in packed.chunks_exact_mut(W).enumerate() {
             let out: &mut [T; W] = out.try_into().expect("W-wide row");
             *out = plane[row * pitch..][..W].try_into().expect("W-wide row");
@@ -547,11 +607,42 @@ pub struct SynapticGradients<'a, T> {
     pub bias_update: Update,
 }
 
+/// What a layer keeps of its input for the weight gradient: a convolution's patch matrix
+/// ([`conv2d_forward`] fills it, [`conv2d_backward`] reads it) or a transposed convolution's
+/// input ([`KeptInput::copy_values`]). In `T`, or, for a convolution on a thread whose
+/// products run on bfloat16 operands, rounded to bfloat16: the products would round it
+/// anyway, and the rounded matrix is half the memory traffic.
+#[derive(Clone, Debug, Default)]
+pub struct KeptInput<T> {
+    values: Vec<T>,
+    rounded: Vec<u16>,
+    /// Row pitch of `rounded` when it holds the matrix (`None`: `values` holds it).
+    pitch: Option<usize>,
+}
+
+impl<T: Real> KeptInput<T> {
+    /// Keeps a copy of `x`.
+    pub fn copy_values(&mut self, x: &[T]) {
+        self.pitch = None;
+        zip_in_place(reuse(&mut self.values, x.len()), x, |_, v| v);
+    }
+
+    /// The kept values. Panics when they were kept rounded to bfloat16.
+    pub fn values(&self) -> &[T] {
+        assert!(
+            self.pitch.is_none(),
+            "the kept input was rounded to bfloat16: it has no f32 values"
+        );
+        &self.values
+    }
+}
+
 /// Work buffers of the passes, kept between calls: a patch matrix and the weight gradient's
 /// transposed operand and product. Only their first elements are used by a smaller pass.
 #[derive(Debug, Default)]
 pub struct ConvScratch<T> {
     patches: Vec<T>,
+    rounded: Vec<u16>,
     outer: OuterProductScratch<T>,
 }
 
@@ -567,6 +658,7 @@ impl<T> ConvScratch<T> {
     pub const fn new() -> Self {
         ConvScratch {
             patches: Vec::new(),
+            rounded: Vec::new(),
             outer: OuterProductScratch {
                 a_t: Vec::new(),
                 product: Vec::new(),
@@ -593,6 +685,14 @@ pub(crate) fn scratch_prefix<T: Real>(buf: &mut Vec<T>, len: usize) -> &mut [T] 
     &mut buf[..len]
 }
 
+/// [`scratch_prefix`] for rounded (bfloat16) buffers.
+fn scratch_prefix_u16(buf: &mut Vec<u16>, len: usize) -> &mut [u16] {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    &mut buf[..len]
+}
+
 /// `out ← f(out + bias[c])` on every element of channel `c` of a channel-major buffer.
 pub fn add_bias_and_activate<T: Real>(out: &mut [T], bias: &[T], activation: Activation) {
     let per_channel = out.len() / bias.len().max(1);
@@ -614,26 +714,39 @@ pub fn conv2d_forward<T: Real>(
     weight: &[T],
     bias: &[T],
     activation: Activation,
-    col: &mut Vec<T>,
+    col: &mut KeptInput<T>,
     y: &mut Vec<T>,
 ) -> PatchGrid {
     let grid = PatchGrid::new(g.in_channels, batch, height, width, g);
     assert_eq!(weight.len(), g.weight_len(), "conv2d: weight size");
     assert_eq!(bias.len(), g.out_channels, "conv2d: bias size");
-    let col = reuse(col, grid.rows() * grid.cols());
-    im2col(x, &grid, col);
-    let y = reuse(y, g.out_channels * grid.cols());
-    matmul(
-        g.out_channels,
-        grid.cols(),
-        grid.rows(),
-        weight,
-        Op::Plain,
-        col,
-        Op::Plain,
-        T::zero(),
-        y,
-    );
+    let (rows, cols) = (grid.rows(), grid.cols());
+    let y = reuse(y, g.out_channels * cols);
+    if let Some(x) = bf16_view(x) {
+        let pitch = cols.next_multiple_of(2);
+        col.rounded.resize(rows * pitch, 0);
+        col.pitch = Some(pitch);
+        im2col_rounded(x, &grid, &mut col.rounded, pitch);
+        let patches = (&col.rounded[..], pitch);
+        let dims = (g.out_channels, cols, rows);
+        matmul_rounded(dims, weight, Op::Plain, patches, Op::Plain, T::zero(), y);
+    } else {
+        col.pitch = None;
+        let col = reuse(&mut col.values, rows * cols);
+        im2col(x, &grid, col);
+        let m = g.out_channels;
+        matmul(
+            m,
+            cols,
+            rows,
+            weight,
+            Op::Plain,
+            col,
+            Op::Plain,
+            T::zero(),
+            y,
+        );
+    }
     add_bias_and_activate(y, bias, activation);
     grid
 }
@@ -645,7 +758,7 @@ pub fn conv2d_forward<T: Real>(
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward<T: Real>(
     dy: &[T],
-    col: &[T],
+    col: &KeptInput<T>,
     grid: &PatchGrid,
     g: &ConvGeometry,
     feedback: &[T],
@@ -660,22 +773,22 @@ pub fn conv2d_backward<T: Real>(
         g.out_channels * rows,
         "conv2d backward: dweight size"
     );
-    let ConvScratch { patches, outer } = scratch;
+    let ConvScratch { patches, outer, .. } = scratch;
     // The synaptic and the input gradient are independent: computed side by side, each
     // one's serial stretches (the transposed add, col2im) leave threads to the other.
     let (dw_threads, dx_threads) = split_threads(dx.is_some());
     rayon::join(
         || {
             let dims = (g.out_channels, rows, cols);
-            outer_products(
-                dw_threads,
-                dy,
-                col,
-                dims,
-                grads.weight,
-                grads.weight_update,
-                outer,
-            );
+            let (dw, update) = (grads.weight, grads.weight_update);
+            match col.pitch {
+                Some(pitch) => {
+                    let patches = (&col.rounded[..], pitch);
+                    let alpha = update.alpha();
+                    matmul_rounded(dims, dy, Op::Plain, patches, Op::Transposed, alpha, dw);
+                }
+                None => outer_products(dw_threads, dy, &col.values, dims, dw, update, outer),
+            }
             channel_sums(dy, g.out_channels, grads.bias, grads.bias_update);
         },
         || {
@@ -787,44 +900,69 @@ pub fn conv_transpose2d_backward<T: Real>(
         grid.map_len(),
         "conv_transpose2d backward: dy size"
     );
-    let ConvScratch { patches, outer } = scratch;
-    let dcol = scratch_prefix(patches, rows * cols);
-    im2col(dy, grid, dcol);
     assert_eq!(
         grads.weight.len(),
         g.in_channels * rows,
         "conv_transpose2d backward: dweight size"
     );
-    let dcol = &*dcol;
+    let ConvScratch {
+        patches,
+        rounded,
+        outer,
+    } = scratch;
+    // The error's patches, rounded to bfloat16 if the products round them anyway.
+    let pitch = cols.next_multiple_of(2);
+    let dcol = match bf16_view(dy) {
+        Some(dy) => {
+            let rounded = scratch_prefix_u16(rounded, rows * pitch);
+            im2col_rounded(dy, grid, rounded, pitch);
+            Err((&*rounded, pitch))
+        }
+        None => {
+            let dcol = scratch_prefix(patches, rows * cols);
+            im2col(dy, grid, dcol);
+            Ok(&*dcol)
+        }
+    };
     let (dw_threads, dx_threads) = split_threads(dx.is_some());
     rayon::join(
         || {
             let dims = (g.in_channels, rows, cols);
-            outer_products(
-                dw_threads,
-                x,
-                dcol,
-                dims,
-                grads.weight,
-                grads.weight_update,
-                outer,
-            );
+            let (dw, update) = (grads.weight, grads.weight_update);
+            match dcol {
+                Ok(dcol) => outer_products(dw_threads, x, dcol, dims, dw, update, outer),
+                Err(patches) => {
+                    let alpha = update.alpha();
+                    matmul_rounded(dims, x, Op::Plain, patches, Op::Transposed, alpha, dw);
+                }
+            }
             channel_sums(dy, g.out_channels, grads.bias, grads.bias_update);
         },
         || {
             if let Some(dx) = dx {
-                matmul_on(
-                    dx_threads,
-                    g.in_channels,
-                    cols,
-                    rows,
-                    feedback,
-                    Op::Plain,
-                    dcol,
-                    Op::Plain,
-                    T::zero(),
-                    reuse(dx, g.in_channels * cols),
-                );
+                let (m, dx) = (g.in_channels, reuse(dx, g.in_channels * cols));
+                match dcol {
+                    Ok(dcol) => {
+                        let (b, op) = (dcol, Op::Plain);
+                        matmul_on(
+                            dx_threads,
+                            m,
+                            cols,
+                            rows,
+                            feedback,
+                            op,
+                            b,
+                            op,
+                            T::zero(),
+                            dx,
+                        )
+                    }
+                    Err(patches) => {
+                        let dims = (m, cols, rows);
+                        let op = Op::Plain;
+                        matmul_rounded(dims, feedback, op, patches, op, T::zero(), dx);
+                    }
+                }
             }
         },
     );
@@ -992,7 +1130,7 @@ mod tests {
             let x = sample(ci * n * side * side, i as u64);
             let wt = sample(g.weight_len(), 100 + i as u64);
             let b = sample(co, 200 + i as u64);
-            let (mut col, mut y) = (Vec::new(), Vec::new());
+            let (mut col, mut y) = (KeptInput::default(), Vec::new());
             conv2d_forward(&x, n, side, side, &g, &wt, &b, IDENTITY, &mut col, &mut y);
             let want = reference_conv(&x, n, side, side, &g, &wt, &b);
             for (a, e) in y.iter().zip(&want) {
@@ -1088,7 +1226,8 @@ mod tests {
                 );
                 act.forward_in_place(&mut afterwards);
                 assert_eq!(fused, afterwards, "{act:?}, {g:?}");
-                let (mut col, mut fused, mut afterwards) = (Vec::new(), Vec::new(), Vec::new());
+                let (mut col, mut fused, mut afterwards) =
+                    (KeptInput::default(), Vec::new(), Vec::new());
                 let conv = ConvGeometry {
                     in_channels: 2,
                     out_channels: 3,
@@ -1126,6 +1265,172 @@ mod tests {
     }
 
     #[test]
+    fn rounded_patches_are_the_rounded_patch_matrix() {
+        // Strided, padded, single-patch and odd-width grids; rows padded to an even pitch.
+        let shapes = [
+            (4, 2, 1, 8, 3),
+            (4, 1, 0, 4, 3),
+            (3, 1, 1, 5, 1),
+            (4, 2, 1, 32, 2),
+        ];
+        for (k, s, p, side, n) in shapes {
+            let g = ConvGeometry {
+                in_channels: 3,
+                out_channels: 2,
+                kernel: k,
+                stride: s,
+                padding: p,
+            };
+            let grid = PatchGrid::new(3, n, side, side, &g);
+            let map: Vec<f32> = sample(grid.map_len(), 9)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let mut col = vec![0.0f32; grid.rows() * grid.cols()];
+            im2col(&map, &grid, &mut col);
+            let cols = grid.cols();
+            let pitch = cols.next_multiple_of(2);
+            let mut rounded = vec![u16::MAX; grid.rows() * pitch];
+            im2col_rounded(&map, &grid, &mut rounded, pitch);
+            for (row, (got, want)) in rounded.chunks(pitch).zip(col.chunks(cols)).enumerate() {
+                let want: Vec<u16> = want
+                    .iter()
+                    .map(|&v| crate::kernels::bf16::to_bf16(v))
+                    .collect();
+                assert_eq!(&got[..cols], &want[..], "{grid:?}, row {row}");
+                assert!(
+                    got[cols..].iter().all(|&v| v == 0),
+                    "{grid:?}, row {row} padding"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_passes_on_rounded_patches_give_the_products_of_the_f32_patches() {
+        // Under bfloat16 a convolution keeps its patches rounded and a transposed one rounds
+        // its error's patches: bit for bit the products that pack the f32 matrices.
+        use crate::kernels::gemm::{set_thread_precision, Precision};
+        let g = ConvGeometry {
+            in_channels: 3,
+            out_channels: 5,
+            kernel: 4,
+            stride: 2,
+            padding: 1,
+        };
+        let (n, side) = (3, 8);
+        let f32s = |v: Vec<f64>| -> Vec<f32> { v.iter().map(|&x| x as f32).collect() };
+        let x = f32s(sample(3 * n * side * side, 11));
+        let (w, b) = (f32s(sample(g.weight_len(), 12)), vec![0.0f32; 5]);
+        set_thread_precision(Precision::Bf16);
+        let (mut kept, mut y) = (KeptInput::default(), Vec::new());
+        let grid = conv2d_forward(&x, n, side, side, &g, &w, &b, IDENTITY, &mut kept, &mut y);
+        let mut col = vec![0.0f32; grid.rows() * grid.cols()];
+        im2col(&x, &grid, &mut col);
+        let (rows, cols) = (grid.rows(), grid.cols());
+        let mut want = vec![0.0f32; 5 * cols];
+        matmul(
+            5,
+            cols,
+            rows,
+            &w,
+            Op::Plain,
+            &col,
+            Op::Plain,
+            0.0,
+            &mut want,
+        );
+        assert!(y == want, "forward");
+        let dy = f32s(sample(y.len(), 13));
+        let (mut dw, mut db, mut dx) = (vec![0.0f32; w.len()], vec![0.0f32; 5], Vec::new());
+        let grads = SynapticGradients {
+            weight: &mut dw,
+            weight_update: Update::Overwrite,
+            bias: &mut db,
+            bias_update: Update::Overwrite,
+        };
+        let mut scratch = ConvScratch::new();
+        conv2d_backward(
+            &dy,
+            &kept,
+            &grid,
+            &g,
+            &w,
+            grads,
+            &mut scratch,
+            Some(&mut dx),
+        );
+        let mut want_dw = vec![0.0f32; w.len()];
+        matmul(
+            5,
+            rows,
+            cols,
+            &dy,
+            Op::Plain,
+            &col,
+            Op::Transposed,
+            0.0,
+            &mut want_dw,
+        );
+        assert!(dw == want_dw, "weight gradient");
+        // The transposed convolution 5 → 3 channels back onto the 8 × 8 maps.
+        let tg = ConvGeometry {
+            in_channels: 5,
+            out_channels: 3,
+            ..g
+        };
+        let tgrid = transpose_grid(n, side / 2, side / 2, &tg);
+        let (z, dmap) = (f32s(sample(5 * cols, 14)), f32s(sample(x.len(), 15)));
+        let (mut dw, mut db, mut dz) = (vec![0.0f32; w.len()], vec![0.0f32; 3], Vec::new());
+        let grads = SynapticGradients {
+            weight: &mut dw,
+            weight_update: Update::Overwrite,
+            bias: &mut db,
+            bias_update: Update::Overwrite,
+        };
+        conv_transpose2d_backward(
+            &dmap,
+            &z,
+            &tgrid,
+            &tg,
+            &w,
+            grads,
+            &mut scratch,
+            Some(&mut dz),
+        );
+        let mut dcol = vec![0.0f32; tgrid.rows() * tgrid.cols()];
+        im2col(&dmap, &tgrid, &mut dcol);
+        let (trows, tcols) = (tgrid.rows(), tgrid.cols());
+        let mut want_dw = vec![0.0f32; w.len()];
+        matmul(
+            5,
+            trows,
+            tcols,
+            &z,
+            Op::Plain,
+            &dcol,
+            Op::Transposed,
+            0.0,
+            &mut want_dw,
+        );
+        let mut want_dz = vec![0.0f32; 5 * tcols];
+        matmul(
+            5,
+            tcols,
+            trows,
+            &w,
+            Op::Plain,
+            &dcol,
+            Op::Plain,
+            0.0,
+            &mut want_dz,
+        );
+        set_thread_precision(Precision::F32);
+        assert!(dw == want_dw, "transposed: weight gradient");
+        assert!(dz == want_dz, "transposed: input gradient");
+    }
+
+    #[test]
     fn fresh_gradients_overwrite_stale_memory_exactly() {
         // Overwriting a NaN-filled buffer must give what accumulating into zeros gives, on the
         // short- and the long-inner-dimension paths of the weight gradient (32 and 512 patches).
@@ -1141,7 +1446,7 @@ mod tests {
             let x = sample(3 * n * side * side, 1);
             let (wt, b) = (sample(g.weight_len(), 2), sample(4, 3));
             let mut scratch = ConvScratch::new();
-            let (mut col, mut y) = (Vec::new(), Vec::new());
+            let (mut col, mut y) = (KeptInput::default(), Vec::new());
             let grid = conv2d_forward(&x, n, side, side, &g, &wt, &b, IDENTITY, &mut col, &mut y);
             let dy = sample(y.len(), 4);
             let tconv = ConvGeometry {

@@ -209,22 +209,42 @@ pub fn matmul_on<T: Real>(
 
 /// `x` as f32, when this thread's products of `T` run on bfloat16 operands (see
 /// [`rounds_to_bf16`]); `None` otherwise.
-fn bf16_view<T: Real>(x: &[T]) -> Option<&[f32]> {
-    // SAFETY: T is f32 (checked by `rounds_to_bf16`): the same slice, typed as f32.
-    rounds_to_bf16::<T>()
+pub(crate) fn bf16_view<T: Real>(x: &[T]) -> Option<&[f32]> {
+    rounds_to_bf16::<T>().then(|| as_f32(x)).flatten()
+}
+
+/// `x` as f32 if `T` is f32.
+fn as_f32<T: Real>(x: &[T]) -> Option<&[f32]> {
+    // SAFETY: T is f32 (checked): the same slice, typed as f32.
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
         .then(|| unsafe { std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()) })
+}
+
+/// [`as_f32`] for a destination.
+fn as_f32_mut<T: Real>(x: &mut [T]) -> Option<&mut [f32]> {
+    // SAFETY: as in `as_f32`.
+    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr() as *mut f32, x.len()) })
 }
 
 /// [`bf16_view`] for a destination.
 fn bf16_view_mut<T: Real>(x: &mut [T]) -> Option<&mut [f32]> {
-    // SAFETY: as in `bf16_view`.
-    rounds_to_bf16::<T>()
-        .then(|| unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr() as *mut f32, x.len()) })
+    rounds_to_bf16::<T>().then(|| as_f32_mut(x)).flatten()
 }
 
 /// The right operand of a bfloat16 product: to be packed now, or packed already.
 enum BfOperand<'a> {
-    Pack { n: usize, b: &'a [f32], op_b: Op },
+    Pack {
+        n: usize,
+        b: &'a [f32],
+        op_b: Op,
+    },
+    Rounded {
+        n: usize,
+        b: &'a [u16],
+        pitch: usize,
+        op_b: Op,
+    },
     Packed(&'a super::bf16::PackedB),
 }
 
@@ -248,12 +268,57 @@ fn product_bf16(
             matmul_bf16(Bf16Path::detect(), &pa, &pb, alpha, c);
             pb.into_buffer()
         }
+        BfOperand::Rounded { n, b, pitch, op_b } => {
+            let pb = PackedB::from_rounded_in(buffer_b, (k, n), b, pitch, op_b);
+            matmul_bf16(Bf16Path::detect(), &pa, &pb, alpha, c);
+            pb.into_buffer()
+        }
         BfOperand::Packed(pb) => {
             matmul_bf16(Bf16Path::detect(), &pa, pb, alpha, c);
             buffer_b
         }
     };
     PACKING.set((pa.into_buffer(), buffer_b));
+}
+
+/// [`matmul`] with `b` rounded to bfloat16 before ([`super::bf16::round`]), stored row-major
+/// `k×n` (or `n×k` when transposed) in rows `pitch` apart, `pitch` even and zero-padded: a
+/// bfloat16 product on any thread. `T` must be f32.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_rounded<T: Real>(
+    (m, n, k): (usize, usize, usize),
+    a: &[T],
+    op_a: Op,
+    (b, pitch): (&[u16], usize),
+    op_b: Op,
+    alpha: T,
+    c: &mut [T],
+) {
+    let (Some(a), Some(&[alpha]), Some(c)) = (
+        as_f32(a),
+        as_f32(std::slice::from_ref(&alpha)),
+        as_f32_mut(c),
+    ) else {
+        panic!("matmul_rounded: bfloat16 operands need f32 products");
+    };
+    assert_eq!(
+        a.len(),
+        m * k,
+        "matmul: lhs has {} elements, expected {m}x{k}",
+        a.len()
+    );
+    assert_eq!(
+        c.len(),
+        m * n,
+        "matmul: dst has {} elements, expected {m}x{n}",
+        c.len()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    FLOPS_PERFORMED.with(|f| f.set(f.get() + (2 * m * n * k) as u64));
+    let b = BfOperand::Rounded { n, b, pitch, op_b };
+    product_bf16((m, k), a, op_a, b, alpha, c);
 }
 
 /// A right operand that stays the same over many products (a frozen area's synapses): its
