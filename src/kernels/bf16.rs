@@ -19,18 +19,24 @@
 //! - `Portable`: the same operations in scalar Rust, in the same order, so it gives the same bits
 //!   as `Avx512Bf16` on any machine.
 //!
-//! Operands are packed once per product into the kernels' layouts ([`PackedA`], [`PackedB`]): a
-//! packed operand that does not change (a weight within a cycle) can be reused. Threads split the
-//! rows of C, never the inner dimension, so results do not depend on the thread count.
+//! Operands are packed into the kernels' layouts ([`PackedA`], [`PackedB`]) with
+//! `vcvtne2ps2bf16` where the CPU has AVX-512 BF16 (the same bits as the scalar rounding);
+//! operands stored transposed go through 16 × 16 register transposes. Threads split the rows of
+//! C, never the inner dimension, so results do not depend on the thread count.
 //!
 //! Used by every f32 product of a thread whose [`super::gemm::Precision`] is `Bf16` (a run with
-//! `precision = "bf16"` sets it in its pool): both operands are packed at each product, with
-//! `vcvtne2ps2bf16` where the CPU has AVX-512 BF16 (the same bits as the scalar rounding), into
-//! per-thread buffers kept between products. Packing still costs about half as much as the
-//! tile products themselves in a PAD cycle (benches/RESULTS.md).
+//! `precision = "bf16"` sets it in its pool): such products pack both operands, into per-thread
+//! buffers kept between products. Three kinds of operand skip that work: synapses that do not
+//! change ([`super::gemm::FixedOperand`], the frozen encoder's) are packed once; patch matrices
+//! are kept already rounded ([`round`], [`PackedB::from_rounded_in`]), half the bytes to write
+//! and read. `$PADSIM_BF16_PATH` pins the path ([`Bf16Path::detect`]). Where the time goes:
+//! benches/RESULTS.md.
 
 use super::gemm::Op;
 use rayon::prelude::*;
+
+/// The environment variable that pins the kernel path ([`Bf16Path::detect`]).
+pub const PATH_VARIABLE: &str = "PADSIM_BF16_PATH";
 
 /// Rows of C per tile of the AVX-512 and portable kernels.
 const MR: usize = 8;
@@ -89,12 +95,35 @@ pub enum Bf16Path {
 }
 
 impl Bf16Path {
-    /// The fastest path this CPU runs.
+    /// The path products run on: the one named by `$PADSIM_BF16_PATH` (`amx`, `avx512_bf16`
+    /// or `portable`; to give every node of a mixed cluster the same bits, or to time a path),
+    /// else the fastest this CPU runs. Panics if the variable names no path this CPU runs.
     pub fn detect() -> Bf16Path {
+        static CHOSEN: std::sync::OnceLock<Bf16Path> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| match std::env::var(PATH_VARIABLE) {
+            Ok(name) => Bf16Path::named(&name).unwrap_or_else(|e| panic!("{PATH_VARIABLE}: {e}")),
+            Err(_) => Bf16Path::fastest(),
+        })
+    }
+
+    /// The fastest path this CPU runs.
+    pub fn fastest() -> Bf16Path {
         [Bf16Path::Amx, Bf16Path::Avx512Bf16]
             .into_iter()
             .find(|path| path.available())
             .unwrap_or(Bf16Path::Portable)
+    }
+
+    /// The path called `name` ([`Bf16Path::name`]), if this CPU runs it.
+    pub fn named(name: &str) -> Result<Bf16Path, String> {
+        let all = [Bf16Path::Amx, Bf16Path::Avx512Bf16, Bf16Path::Portable];
+        let Some(path) = all.into_iter().find(|p| p.name() == name) else {
+            return Err(format!("'{name}': expected amx, avx512_bf16 or portable"));
+        };
+        if !path.available() {
+            return Err(format!("this CPU cannot run the {name} path"));
+        }
+        Ok(path)
     }
 
     /// Whether this CPU can run the path.
@@ -1002,6 +1031,20 @@ mod tests {
     use ndarray_rand::rand::Rng;
     use rand_chacha::rand_core::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn paths_are_named_as_bench_prints_them() {
+        assert_eq!(Bf16Path::named("portable"), Ok(Bf16Path::Portable));
+        for path in [Bf16Path::Amx, Bf16Path::Avx512Bf16] {
+            assert_eq!(Bf16Path::named(path.name()).is_ok(), path.available());
+        }
+        let unknown = Bf16Path::named("sse").unwrap_err();
+        assert!(
+            unknown.contains("expected amx, avx512_bf16 or portable"),
+            "{unknown}"
+        );
+        assert!(Bf16Path::fastest().available());
+    }
 
     #[test]
     fn rounding_to_bf16_is_to_nearest_even() {

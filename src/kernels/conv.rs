@@ -33,6 +33,11 @@
 //! length already fits: an area calls the same shapes every cycle, so training does not
 //! allocate or zero its large matrices again. A fresh synaptic gradient is written over stale
 //! memory ([`Update::Overwrite`]) rather than zeroed and then accumulated into.
+//!
+//! Under bfloat16 products ([`super::gemm::Precision::Bf16`]) the patch matrices, which the
+//! products would round anyway, are built rounded ([`im2col_rounded`]): a convolution keeps
+//! its `col` so ([`KeptInput`]) and a transposed convolution its error's patches. Same bits as
+//! rounding the f32 matrices, half the memory traffic.
 
 use super::bf16;
 use super::gemm::{bf16_view, matmul, matmul_on, matmul_rounded, rounds_to_bf16, Op};

@@ -10,6 +10,10 @@
 //! cut, and a block is only cut off when the crate sums it in the order it sums the whole
 //! product, so results are bit-identical with 1 or N threads; otherwise the crate threads
 //! the whole product itself, which also keeps that order.
+//!
+//! On a thread whose [`Precision`] is `Bf16`, f32 products run on bfloat16 operands instead
+//! ([`super::bf16`]); [`matmul_fixed`] and [`matmul_rounded`] take operands already prepared
+//! for them (packed once, or rounded before).
 
 use super::Real;
 use std::cell::Cell;
