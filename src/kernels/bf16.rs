@@ -225,7 +225,7 @@ fn pairs_across_panels(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32], stride: 
 /// rounded before, in rows `pitch` apart.
 #[derive(Clone, Copy)]
 enum Source<'a> {
-    Values(&'a [f32]),
+    Values { b: &'a [f32], pitch: usize },
     Rounded { b: &'a [u16], pitch: usize },
 }
 
@@ -276,8 +276,8 @@ fn transposed_panel(source: Source<'_>, k: usize, (j0, cols): (usize, usize), bl
         let len = (used - p0).min(PAIR_CHUNK);
         for jj in 0..cols {
             match source {
-                Source::Values(b) => {
-                    let src = &b[(j0 + jj) * k..][2 * p0..(2 * (p0 + len)).min(k)];
+                Source::Values { b, pitch } => {
+                    let src = &b[(j0 + jj) * pitch..][2 * p0..(2 * (p0 + len)).min(k)];
                     pairs_along(src, &mut run[..len]);
                 }
                 Source::Rounded { b, pitch } => {
@@ -468,11 +468,12 @@ mod simd {
     ) {
         use super::{Source, NR};
         let used = k.div_ceil(2);
-        let (rows, pitch) = match source {
-            Source::Values(b) => (b.len() / k.max(1), k),
-            Source::Rounded { b, pitch } => (b.len() / pitch, pitch),
+        let (len, pitch, run) = match source {
+            Source::Values { b, pitch } => (b.len(), pitch, k),
+            Source::Rounded { b, pitch } => (b.len(), pitch, 2 * used),
         };
-        assert!(cols <= NR && j0 + cols <= rows && block.len() >= used * NR);
+        assert!(cols <= NR && block.len() >= used * NR);
+        assert!(cols == 0 || (j0 + cols - 1) * pitch + run <= len);
         for h in 0..cols.div_ceil(16) {
             let count = (cols - 16 * h).min(16);
             for p0 in (0..used).step_by(16) {
@@ -480,7 +481,7 @@ mod simd {
                 let start = |t: usize| (j0 + 16 * h + t) * pitch + 2 * p0;
                 // Masked lanes are not read: the pointers may run past the rows (wrapping_add).
                 match source {
-                    Source::Values(b) => {
+                    Source::Values { b, .. } => {
                         let elements = (k - 2 * p0).min(32);
                         let lo_lanes = first_lanes(elements);
                         let hi_lanes = first_lanes(elements.saturating_sub(16));
@@ -666,7 +667,19 @@ impl PackedB {
             "PackedB: {} elements, expected {k}x{n}",
             b.len()
         );
-        PackedB::pack(data, k, n, Source::Values(b), op)
+        let pitch = if op == Op::Plain { n } else { k };
+        PackedB::pack(data, k, n, Source::Values { b, pitch }, op)
+    }
+
+    /// [`PackedB::new_in`] from the first `n` columns of a plain `b` whose rows lie `pitch`
+    /// apart (a block of columns of a wider matrix: pass the slice from its first column).
+    pub fn columns_in(data: Vec<u32>, (k, n): (usize, usize), b: &[f32], pitch: usize) -> PackedB {
+        assert!(
+            pitch >= n && (k == 0 || (k - 1) * pitch + n <= b.len()),
+            "PackedB: {} elements, expected {k} rows of {n} columns {pitch} apart",
+            b.len()
+        );
+        PackedB::pack(data, k, n, Source::Values { b, pitch }, Op::Plain)
     }
 
     /// [`PackedB::new_in`] from values rounded to bfloat16 before ([`round`]), stored row-major
@@ -721,9 +734,9 @@ impl PackedB {
                             let dst = &mut blocks[p * NR..];
                             let has_hi = 2 * p + 1 < k;
                             match source {
-                                Source::Values(b) => {
-                                    let lo = &b[2 * p * n..][j0..j1];
-                                    let hi = has_hi.then(|| &b[(2 * p + 1) * n..][j0..j1]);
+                                Source::Values { b, pitch } => {
+                                    let lo = &b[2 * p * pitch..][j0..j1];
+                                    let hi = has_hi.then(|| &b[(2 * p + 1) * pitch..][j0..j1]);
                                     pairs_across_panels(lo, hi, dst, pairs * NR);
                                 }
                                 Source::Rounded { b, pitch } => {

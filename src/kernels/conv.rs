@@ -40,7 +40,9 @@
 //! rounding the f32 matrices, half the memory traffic.
 
 use super::bf16;
-use super::gemm::{bf16_view, matmul, matmul_on, matmul_rounded, rounds_to_bf16, Op};
+use super::gemm::{
+    bf16_view, matmul, matmul_bf16_column_blocks, matmul_on, matmul_rounded, rounds_to_bf16, Op,
+};
 use super::pointwise::zip_in_place;
 use super::transpose::{transpose, transpose_with};
 use super::{Activation, Real};
@@ -442,10 +444,7 @@ fn col2im_then<T: Real>(
 ) {
     assert_eq!(map.len(), grid.map_len(), "col2im: map size");
     assert_eq!(col.len(), grid.rows() * grid.cols(), "col2im: col size");
-    let (k, n_images, cols) = (grid.kernel, grid.batch, grid.cols());
-    let (oh, ow) = (grid.out_height, grid.out_width);
-    let pw = grid.phase_side(ow);
-    let plane = grid.height * grid.width;
+    let (n_images, plane) = (grid.batch, grid.height * grid.width);
     if grid.is_single_patch() {
         // Per channel, [k·k, N] → [N, k·k].
         map.par_chunks_mut(plane * n_images)
@@ -457,20 +456,60 @@ fn col2im_then<T: Real>(
             });
         return;
     }
-    let taps: Vec<_> = kernel_taps(grid).collect();
-    map.par_chunks_mut(plane).enumerate().for_each_init(
-        || vec![T::zero(); grid.phases_len()],
-        |phases, (slab, dst)| {
-            let (c, n) = (slab / n_images, slab % n_images);
-            phases.fill(T::zero());
-            for &(tap, phase, shift) in &taps {
-                let src = &col[(c * k * k + tap) * cols + n * oh * ow..][..oh * ow];
-                scatter_add_window(src, &mut phases[phase + shift..], ow, pw);
-            }
-            grid.merge_phases(phases, dst);
-            finish(c, dst);
-        },
+    col2im_block(col, grid, 0, map, finish);
+}
+
+/// [`col2im_then`] for the images a block of columns of the patch matrix covers: `col` holds
+/// columns `first·H_o·W_o..` (whole images) of every row, and only those images' planes of
+/// `map` are written (and finished).
+fn col2im_block<T: Real>(
+    col: &[T],
+    grid: &PatchGrid,
+    first: usize,
+    map: &mut [T],
+    finish: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let (k, n_images) = (grid.kernel, grid.batch);
+    let (oh, ow) = (grid.out_height, grid.out_width);
+    let (pw, plane, per_image) = (grid.phase_side(ow), grid.height * grid.width, oh * ow);
+    let width = col.len() / grid.rows().max(1);
+    assert_eq!(
+        width % per_image.max(1),
+        0,
+        "col2im: a block of whole images"
     );
+    let images = first..first + width / per_image.max(1);
+    assert!(
+        images.end <= n_images,
+        "col2im: images {images:?} of {n_images}"
+    );
+    let taps: Vec<_> = kernel_taps(grid).collect();
+    map.par_chunks_mut(plane)
+        .enumerate()
+        .filter(|(slab, _)| images.contains(&(slab % n_images)))
+        .for_each_init(
+            || vec![T::zero(); grid.phases_len()],
+            |phases, (slab, dst)| {
+                let (c, n) = (slab / n_images, slab % n_images);
+                phases.fill(T::zero());
+                for &(tap, phase, shift) in &taps {
+                    let src = &col[(c * k * k + tap) * width + (n - first) * per_image..];
+                    scatter_add_window(&src[..per_image], &mut phases[phase + shift..], ow, pw);
+                }
+                grid.merge_phases(phases, dst);
+                finish(c, dst);
+            },
+        );
+}
+
+/// Columns of the patch matrix a bfloat16 product computes at a time when col2im consumes
+/// them ([`super::gemm::matmul_bf16_column_blocks`]): whole images, about 1 MB of f32 results,
+/// which stay in the core's cache until col2im has read them.
+fn image_block_columns(grid: &PatchGrid) -> usize {
+    const BLOCK_BYTES: usize = 1 << 20;
+    let per_image = grid.out_height * grid.out_width;
+    let image_bytes = grid.rows() * per_image * std::mem::size_of::<f32>();
+    (BLOCK_BYTES / image_bytes.max(1)).clamp(1, grid.batch.max(1)) * per_image
 }
 
 /// `packed` (rows of `width`, contiguous) ← the window of `plane` whose rows lie `pitch`
@@ -779,6 +818,7 @@ pub fn conv2d_backward<T: Real>(
         "conv2d backward: dweight size"
     );
     let ConvScratch { patches, outer, .. } = scratch;
+    let in_blocks = rounds_to_bf16::<T>() && !grid.is_single_patch();
     // The synaptic and the input gradient are independent: computed side by side, each
     // one's serial stretches (the transposed add, col2im) leave threads to the other.
     let (dw_threads, dx_threads) = split_threads(dx.is_some());
@@ -798,20 +838,23 @@ pub fn conv2d_backward<T: Real>(
         },
         || {
             if let Some(dx) = dx {
-                let dcol = scratch_prefix(patches, rows * cols);
-                matmul_on(
-                    dx_threads,
-                    rows,
-                    cols,
-                    g.out_channels,
-                    feedback,
-                    Op::Transposed,
-                    dy,
-                    Op::Plain,
-                    T::zero(),
-                    dcol,
-                );
-                col2im(dcol, grid, reuse(dx, grid.map_len()));
+                let dx = reuse(dx, grid.map_len());
+                let (m, k) = (rows, g.out_channels);
+                if in_blocks {
+                    // Under bfloat16, a few images at a time, each block scattered from cache.
+                    let width = image_block_columns(grid);
+                    let per_image = grid.out_height * grid.out_width;
+                    let scatter = |j0: usize, block: &mut [T]| {
+                        col2im_block(block, grid, j0 / per_image, dx, |_, _| {})
+                    };
+                    let (a, op) = (feedback, Op::Transposed);
+                    matmul_bf16_column_blocks((m, cols, k), a, op, dy, width, patches, scatter);
+                } else {
+                    let dcol = scratch_prefix(patches, rows * cols);
+                    let (a, b) = ((feedback, Op::Transposed), (dy, Op::Plain));
+                    matmul_on(dx_threads, m, cols, k, a.0, a.1, b.0, b.1, T::zero(), dcol);
+                    col2im(dcol, grid, dx);
+                }
             }
         },
     );
@@ -846,22 +889,32 @@ pub fn conv_transpose2d_forward<T: Real>(
         "conv_transpose2d: weight size"
     );
     assert_eq!(bias.len(), g.out_channels, "conv_transpose2d: bias size");
-    let col = scratch_prefix(&mut scratch.patches, grid.rows() * grid.cols());
-    matmul(
-        grid.rows(),
-        grid.cols(),
-        g.in_channels,
-        weight,
-        Op::Transposed,
-        x,
-        Op::Plain,
-        T::zero(),
-        col,
-    );
     let y = reuse(y, grid.map_len());
-    col2im_then(col, &grid, y, |channel, plane| {
-        activation.apply_after_bias(plane, bias[channel])
-    });
+    let finish =
+        |channel: usize, plane: &mut [T]| activation.apply_after_bias(plane, bias[channel]);
+    let (m, n, k) = (grid.rows(), grid.cols(), g.in_channels);
+    if rounds_to_bf16::<T>() && !grid.is_single_patch() {
+        // Under bfloat16, a few images at a time, each block scattered from cache.
+        let per_image = grid.out_height * grid.out_width;
+        let scatter =
+            |j0: usize, block: &mut [T]| col2im_block(block, &grid, j0 / per_image, y, finish);
+        let (width, a) = (image_block_columns(&grid), (weight, Op::Transposed));
+        matmul_bf16_column_blocks((m, n, k), a.0, a.1, x, width, &mut scratch.patches, scatter);
+    } else {
+        let col = scratch_prefix(&mut scratch.patches, m * n);
+        matmul(
+            m,
+            n,
+            k,
+            weight,
+            Op::Transposed,
+            x,
+            Op::Plain,
+            T::zero(),
+            col,
+        );
+        col2im_then(col, &grid, y, finish);
+    }
     grid
 }
 
@@ -1312,6 +1365,37 @@ mod tests {
     }
 
     #[test]
+    fn col2im_by_blocks_of_images_is_col2im() {
+        let g = ConvGeometry {
+            in_channels: 2,
+            out_channels: 3,
+            kernel: 4,
+            stride: 2,
+            padding: 1,
+        };
+        let n = 5;
+        let grid = PatchGrid::new(2, n, 8, 8, &g);
+        let (rows, cols, per_image) = (grid.rows(), grid.cols(), 16);
+        let col = sample(rows * cols, 21);
+        let mut want = vec![0.0; grid.map_len()];
+        col2im(&col, &grid, &mut want);
+        for images in [1, 2, 5] {
+            let mut got = vec![f64::NAN; grid.map_len()];
+            for first in (0..n).step_by(images) {
+                let count = images.min(n - first);
+                let width = count * per_image;
+                // The block: columns first·16.. of every row, as a product would make them.
+                let block: Vec<f64> = col
+                    .chunks_exact(cols)
+                    .flat_map(|row| row[first * per_image..][..width].to_vec())
+                    .collect();
+                col2im_block(&block, &grid, first, &mut got, |_, _| {});
+            }
+            assert!(got == want, "blocks of {images} images");
+        }
+    }
+
+    #[test]
     fn bf16_passes_on_rounded_patches_give_the_products_of_the_f32_patches() {
         // Under bfloat16 a convolution keeps its patches rounded and a transposed one rounds
         // its error's patches: bit for bit the products that pack the f32 matrices.
@@ -1378,6 +1462,21 @@ mod tests {
             &mut want_dw,
         );
         assert!(dw == want_dw, "weight gradient");
+        let mut dcol = vec![0.0f32; rows * cols];
+        matmul(
+            rows,
+            cols,
+            5,
+            &w,
+            Op::Transposed,
+            &dy,
+            Op::Plain,
+            0.0,
+            &mut dcol,
+        );
+        let mut want_dx = vec![0.0f32; x.len()];
+        col2im(&dcol, &grid, &mut want_dx);
+        assert!(dx == want_dx, "input gradient");
         // The transposed convolution 5 → 3 channels back onto the 8 × 8 maps.
         let tg = ConvGeometry {
             in_channels: 5,
@@ -1430,7 +1529,27 @@ mod tests {
             0.0,
             &mut want_dz,
         );
+        // Its forward pass: Wᵀ·z scattered onto the maps, then the activation.
+        let mut y = Vec::new();
+        let act = Activation::LeakyRelu(0.2);
+        conv_transpose2d_forward(&z, n, 4, 4, &tg, &w, &b[..3], act, &mut scratch, &mut y);
+        let mut tcol = vec![0.0f32; trows * tcols];
+        matmul(
+            trows,
+            tcols,
+            5,
+            &w,
+            Op::Transposed,
+            &z,
+            Op::Plain,
+            0.0,
+            &mut tcol,
+        );
+        let mut want_y = vec![0.0f32; x.len()];
+        col2im(&tcol, &tgrid, &mut want_y);
+        act.forward_in_place(&mut want_y);
         set_thread_precision(Precision::F32);
+        assert!(y == want_y, "transposed: forward");
         assert!(dw == want_dw, "transposed: weight gradient");
         assert!(dz == want_dz, "transposed: input gradient");
     }

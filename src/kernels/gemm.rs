@@ -325,6 +325,57 @@ pub fn matmul_rounded<T: Real>(
     product_bf16((m, k), a, op_a, b, alpha, c);
 }
 
+/// `op(a)[m×k] · b[:, block]` for consecutive blocks of `width` columns of a `b` stored
+/// row-major `k×n`, on bfloat16 operands (`T` must be f32): each block of the product
+/// (`m × its width`, row-major, in `c`'s memory) is handed to `each(first column, block)` as
+/// soon as it is complete, so a product consumed block by block (col2im) stays in cache. A
+/// is packed once. Every element has the bits of the whole product's ([`matmul`] on a `Bf16`
+/// thread).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_bf16_column_blocks<T: Real>(
+    (m, n, k): (usize, usize, usize),
+    a: &[T],
+    op_a: Op,
+    b: &[T],
+    width: usize,
+    c: &mut Vec<T>,
+    mut each: impl FnMut(usize, &mut [T]),
+) {
+    use super::bf16::{matmul_bf16, Bf16Path, PackedA, PackedB};
+    let (Some(a_f32), Some(b)) = (as_f32(a), as_f32(b)) else {
+        panic!("matmul_bf16_column_blocks: bfloat16 operands need f32 products");
+    };
+    assert_eq!(
+        a.len(),
+        m * k,
+        "matmul: lhs has {} elements, expected {m}x{k}",
+        a.len()
+    );
+    assert_eq!(
+        b.len(),
+        k * n,
+        "matmul: rhs has {} elements, expected {k}x{n}",
+        b.len()
+    );
+    assert!(width > 0, "matmul_bf16_column_blocks: empty blocks");
+    FLOPS_PERFORMED.with(|f| f.set(f.get() + (2 * m * n * k) as u64));
+    if c.len() < m * width.min(n) {
+        c.resize(m * width.min(n), T::zero());
+    }
+    let (buffer_a, mut buffer_b) = PACKING.take();
+    let pa = PackedA::new_in(buffer_a, m, k, a_f32, op_a);
+    for j0 in (0..n).step_by(width) {
+        let w = width.min(n - j0);
+        let pb = PackedB::columns_in(buffer_b, (k, w), &b[j0..], n);
+        let block = &mut c[..m * w];
+        let block_f32 = as_f32_mut(block).expect("T is f32");
+        matmul_bf16(Bf16Path::detect(), &pa, &pb, 0.0, block_f32);
+        buffer_b = pb.into_buffer();
+        each(j0, block);
+    }
+    PACKING.set((pa.into_buffer(), buffer_b));
+}
+
 /// A right operand that stays the same over many products (a frozen area's synapses): its
 /// values, row-major `k×n`, and their bfloat16 packing, made by the first product that runs
 /// in bfloat16 and kept for the others.
@@ -679,6 +730,34 @@ mod tests {
                 assert!(want == got, "{precision} {op_a:?}");
             }
             assert_eq!(fixed.packed.get().is_some(), precision == Precision::Bf16);
+        }
+        set_thread_precision(Precision::F32);
+    }
+
+    #[test]
+    fn bf16_column_blocks_are_the_whole_products_columns() {
+        let (m, n, k) = (70, 100, 48);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i % 31) as f32 - 15.0) * 0.03)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i % 23) as f32 - 11.0) * 0.07)
+            .collect();
+        set_thread_precision(Precision::Bf16);
+        for op_a in [Op::Plain, Op::Transposed] {
+            let mut whole = vec![0.0f32; m * n];
+            matmul(m, n, k, &a, op_a, &b, Op::Plain, 0.0, &mut whole);
+            for width in [1, 7, 32, 100, 130] {
+                let (mut c, mut seen) = (Vec::new(), vec![f32::NAN; m * n]);
+                matmul_bf16_column_blocks((m, n, k), &a, op_a, &b, width, &mut c, |j0, block| {
+                    let w = block.len() / m;
+                    assert!(w == width.min(n - j0), "block at {j0}: {w} columns");
+                    for (i, row) in block.chunks_exact(w).enumerate() {
+                        seen[i * n + j0..][..w].copy_from_slice(row);
+                    }
+                });
+                assert!(seen == whole, "{op_a:?}, blocks of {width}");
+            }
         }
         set_thread_precision(Precision::F32);
     }
