@@ -484,22 +484,31 @@ fn col2im_block<T: Real>(
         "col2im: images {images:?} of {n_images}"
     );
     let taps: Vec<_> = kernel_taps(grid).collect();
-    map.par_chunks_mut(plane)
+    // The block's planes: images `images` of every channel.
+    let planes: Vec<(usize, usize, &mut [T])> = map
+        .chunks_mut(n_images * plane)
         .enumerate()
-        .filter(|(slab, _)| images.contains(&(slab % n_images)))
-        .for_each_init(
-            || vec![T::zero(); grid.phases_len()],
-            |phases, (slab, dst)| {
-                let (c, n) = (slab / n_images, slab % n_images);
-                phases.fill(T::zero());
-                for &(tap, phase, shift) in &taps {
-                    let src = &col[(c * k * k + tap) * width + (n - first) * per_image..];
-                    scatter_add_window(&src[..per_image], &mut phases[phase + shift..], ow, pw);
-                }
-                grid.merge_phases(phases, dst);
-                finish(c, dst);
-            },
-        );
+        .flat_map(|(c, channel)| {
+            let block = &mut channel[images.start * plane..images.end * plane];
+            let first = images.start;
+            block
+                .chunks_mut(plane)
+                .enumerate()
+                .map(move |(i, dst)| (c, first + i, dst))
+        })
+        .collect();
+    planes.into_par_iter().for_each_init(
+        || vec![T::zero(); grid.phases_len()],
+        |phases, (c, n, dst)| {
+            phases.fill(T::zero());
+            for &(tap, phase, shift) in &taps {
+                let src = &col[(c * k * k + tap) * width + (n - first) * per_image..];
+                scatter_add_window(&src[..per_image], &mut phases[phase + shift..], ow, pw);
+            }
+            grid.merge_phases(phases, dst);
+            finish(c, dst);
+        },
+    );
 }
 
 /// Columns of the patch matrix a bfloat16 product computes at a time when col2im consumes
