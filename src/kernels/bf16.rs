@@ -181,16 +181,18 @@ fn pair(lo: f32, hi: f32) -> u32 {
 }
 
 /// `dst[p] = pair(src[2p], src[2p+1])` (a missing last element is 0): a run of the inner
-/// dimension, contiguous in memory, converted in place order. `dst.len()` = ⌈src.len()/2⌉.
-fn pairs_along(src: &[f32], dst: &mut [u32]) {
-    debug_assert_eq!(dst.len(), src.len().div_ceil(2));
+/// dimension, contiguous in memory, converted in place order, its pairs written in runs of 16
+/// that lie `stride` apart in `dst` (16: one after the other).
+fn pairs_along(src: &[f32], dst: &mut [u32], stride: usize) {
+    let pairs = src.len().div_ceil(2);
+    assert!(pairs == 0 || (pairs - 1) / 16 * stride + (pairs - 1) % 16 < dst.len());
     #[cfg(target_arch = "x86_64")]
     if simd::usable() {
         // SAFETY: the CPU has the features (checked by `usable`); lengths as asserted.
-        return unsafe { simd::pairs_along(src, dst) };
+        return unsafe { simd::pairs_along(src, dst, stride) };
     }
-    for (slot, two) in dst.iter_mut().zip(src.chunks(2)) {
-        *slot = pair(two[0], two.get(1).copied().unwrap_or(0.0));
+    for (j, two) in src.chunks(2).enumerate() {
+        dst[j / 16 * stride + j % 16] = pair(two[0], two.get(1).copied().unwrap_or(0.0));
     }
 }
 
@@ -280,7 +282,7 @@ fn transposed_panel(source: Source<'_>, k: usize, (j0, cols): (usize, usize), bl
             match source {
                 Source::Values { b, pitch } => {
                     let src = &b[(j0 + jj) * pitch..][2 * p0..(2 * (p0 + len)).min(k)];
-                    pairs_along(src, &mut run[..len]);
+                    pairs_along(src, &mut run[..len], 16);
                 }
                 Source::Rounded { b, pitch } => {
                     let src = &b[(j0 + jj) * pitch + 2 * p0..][..2 * len];
@@ -315,8 +317,9 @@ mod simd {
 
     /// See [`super::pairs_along`]: 32 consecutive f32 become 16 consecutive pairs.
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    pub unsafe fn pairs_along(src: &[f32], dst: &mut [u32]) {
-        for (i, slots) in dst.chunks_mut(16).enumerate() {
+    pub unsafe fn pairs_along(src: &[f32], dst: &mut [u32], stride: usize) {
+        let pairs = src.len().div_ceil(2);
+        for i in 0..pairs.div_ceil(16) {
             // The last run may be short: masked lanes are neither read nor written (an odd
             // last element pairs with a zero, as in the scalar packing).
             let rest = src.len() - 32 * i;
@@ -326,7 +329,8 @@ mod simd {
                 _mm512_maskz_loadu_ps(first_lanes(rest.saturating_sub(16)), at.wrapping_add(16));
             // The second operand lands in the low half: lo's 16 values, then hi's.
             let h: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
-            _mm512_mask_storeu_epi32(slots.as_mut_ptr() as *mut i32, first_lanes(slots.len()), h);
+            let out = dst.as_mut_ptr().add(i * stride) as *mut i32;
+            _mm512_mask_storeu_epi32(out, first_lanes(pairs - 16 * i), h);
         }
     }
 
@@ -635,10 +639,8 @@ impl PackedA {
                     Op::Plain => {
                         for ii in 0..valid {
                             let row = &a[(i0 + ii) * k..(i0 + ii + 1) * k];
-                            for (q, src) in row.chunks(2 * AMX_PAIRS).enumerate() {
-                                let at = a_offset(ii, q * AMX_PAIRS, pairs);
-                                pairs_along(src, &mut dst[at..][..src.len().div_ceil(2)]);
-                            }
+                            let runs = AMX_PAIRS * AMX_ROWS;
+                            pairs_along(row, &mut dst[a_offset(ii, 0, pairs)..], runs);
                         }
                     }
                     Op::Transposed => {
@@ -1141,7 +1143,7 @@ mod tests {
                     .map(|t| pair(t[0], t.get(1).copied().unwrap_or(0.0)))
                     .collect();
                 let mut dst = vec![0u32; len.div_ceil(2)];
-                unsafe { simd::pairs_along(&src, &mut dst) };
+                unsafe { simd::pairs_along(&src, &mut dst, 16) };
                 assert_eq!(dst, scalar, "along, {len} elements");
 
                 let hi = every_kind(len, 1000 + len as u64);

@@ -107,8 +107,11 @@ pub fn thread_precision() -> Precision {
 
 /// Whether this thread's products of `T` run on bfloat16 operands (f32 under `Bf16`).
 pub fn rounds_to_bf16<T: Real>() -> bool {
-    thread_precision() == Precision::Bf16
-        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+    thread_precision() == Precision::Bf16 && is_f32::<T>()
+}
+
+fn is_f32<T: Real>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
 }
 
 /// Runs `f` with the f32 products of this thread and of every worker of the current rayon pool
@@ -123,6 +126,18 @@ pub fn with_pool_precision<R>(precision: Precision, f: impl FnOnce() -> R) -> R 
     let result = f();
     set(previous);
     result
+}
+
+/// Checks a product's operand lengths (`None`: an operand held elsewhere, already checked),
+/// then counts its operations in [`flops_performed`]. Returns whether it is non-empty.
+fn checked((m, n, k): (usize, usize, usize), a: usize, b: Option<usize>, c: usize) -> bool {
+    assert_eq!(a, m * k, "matmul: lhs has {a} elements, expected {m}x{k}");
+    if let Some(b) = b {
+        assert_eq!(b, k * n, "matmul: rhs has {b} elements, expected {k}x{n}");
+    }
+    assert_eq!(c, m * n, "matmul: dst has {c} elements, expected {m}x{n}");
+    FLOPS_PERFORMED.with(|f| f.set(f.get() + (2 * m * n * k) as u64));
+    m > 0 && n > 0
 }
 
 /// Products smaller than this many multiply-adds run on one thread: below it, waking the
@@ -174,28 +189,9 @@ pub fn matmul_on<T: Real>(
     alpha: T,
     c: &mut [T],
 ) {
-    assert_eq!(
-        a.len(),
-        m * k,
-        "matmul: lhs has {} elements, expected {m}x{k}",
-        a.len()
-    );
-    assert_eq!(
-        b.len(),
-        k * n,
-        "matmul: rhs has {} elements, expected {k}x{n}",
-        b.len()
-    );
-    assert_eq!(
-        c.len(),
-        m * n,
-        "matmul: dst has {} elements, expected {m}x{n}",
-        c.len()
-    );
-    if m == 0 || n == 0 {
+    if !checked((m, n, k), a.len(), Some(b.len()), c.len()) {
         return;
     }
-    FLOPS_PERFORMED.with(|f| f.set(f.get() + (2 * m * n * k) as u64));
     if k == 0 {
         c.iter_mut().for_each(|v| *v = alpha * *v);
         return;
@@ -220,14 +216,13 @@ pub(crate) fn bf16_view<T: Real>(x: &[T]) -> Option<&[f32]> {
 /// `x` as f32 if `T` is f32.
 fn as_f32<T: Real>(x: &[T]) -> Option<&[f32]> {
     // SAFETY: T is f32 (checked): the same slice, typed as f32.
-    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
-        .then(|| unsafe { std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()) })
+    is_f32::<T>().then(|| unsafe { std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len()) })
 }
 
 /// [`as_f32`] for a destination.
 fn as_f32_mut<T: Real>(x: &mut [T]) -> Option<&mut [f32]> {
     // SAFETY: as in `as_f32`.
-    (std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>())
+    is_f32::<T>()
         .then(|| unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr() as *mut f32, x.len()) })
 }
 
@@ -305,22 +300,9 @@ pub fn matmul_rounded<T: Real>(
     ) else {
         panic!("matmul_rounded: bfloat16 operands need f32 products");
     };
-    assert_eq!(
-        a.len(),
-        m * k,
-        "matmul: lhs has {} elements, expected {m}x{k}",
-        a.len()
-    );
-    assert_eq!(
-        c.len(),
-        m * n,
-        "matmul: dst has {} elements, expected {m}x{n}",
-        c.len()
-    );
-    if m == 0 || n == 0 {
+    if !checked((m, n, k), a.len(), None, c.len()) {
         return;
     }
-    FLOPS_PERFORMED.with(|f| f.set(f.get() + (2 * m * n * k) as u64));
     let b = BfOperand::Rounded { n, b, pitch, op_b };
     product_bf16((m, k), a, op_a, b, alpha, c);
 }
@@ -345,20 +327,8 @@ pub fn matmul_bf16_column_blocks<T: Real>(
     let (Some(a_f32), Some(b)) = (as_f32(a), as_f32(b)) else {
         panic!("matmul_bf16_column_blocks: bfloat16 operands need f32 products");
     };
-    assert_eq!(
-        a.len(),
-        m * k,
-        "matmul: lhs has {} elements, expected {m}x{k}",
-        a.len()
-    );
-    assert_eq!(
-        b.len(),
-        k * n,
-        "matmul: rhs has {} elements, expected {k}x{n}",
-        b.len()
-    );
+    checked((m, n, k), a.len(), Some(b.len()), m * n);
     assert!(width > 0, "matmul_bf16_column_blocks: empty blocks");
-    FLOPS_PERFORMED.with(|f| f.set(f.get() + (2 * m * n * k) as u64));
     if c.len() < m * width.min(n) {
         c.resize(m * width.min(n), T::zero());
     }
@@ -428,29 +398,15 @@ pub fn matmul_fixed<T: Real>(
     c: &mut [T],
 ) {
     let (k, n) = (b.k, b.n);
-    let fixed = (
+    let bf16 = (
         bf16_view(b.values()),
         bf16_view(a),
         bf16_view(std::slice::from_ref(&alpha)),
     );
-    if let (Some(values), Some(a_bf), Some(&[alpha_bf]), true) = (fixed.0, fixed.1, fixed.2, k > 0)
-    {
-        assert_eq!(
-            a.len(),
-            m * k,
-            "matmul: lhs has {} elements, expected {m}x{k}",
-            a.len()
-        );
-        assert_eq!(
-            c.len(),
-            m * n,
-            "matmul: dst has {} elements, expected {m}x{n}",
-            c.len()
-        );
-        if m == 0 || n == 0 {
+    if let (Some(values), Some(a_bf), Some(&[alpha_bf]), true) = (bf16.0, bf16.1, bf16.2, k > 0) {
+        if !checked((m, n, k), a.len(), None, c.len()) {
             return;
         }
-        FLOPS_PERFORMED.with(|f| f.set(f.get() + (2 * m * n * k) as u64));
         let c = bf16_view_mut(c).expect("T is f32");
         let packed = b
             .packed
