@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use padsim::brain::schedule::Condition;
 use padsim::data::DatasetKind;
 use padsim::experiment::{self, Config, TrainOptions};
+use padsim::kernels::bf16;
 use padsim::kernels::gemm::Precision;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -466,6 +467,12 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    // A mistyped kernel path is named before any work, not when the first product runs.
+    let path = std::env::var(bf16::PATH_VARIABLE).ok();
+    if let Some(Err(e)) = path.map(|name| bf16::Bf16Path::named(&name)) {
+        eprintln!("padsim: {}: {e}", bf16::PATH_VARIABLE);
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),

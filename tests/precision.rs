@@ -39,3 +39,19 @@ fn bf16_precision_trains_repeatably_on_any_thread_count_and_differs_from_f32() {
     assert_eq!(bf16, run("bf16", 2));
     assert_ne!(bf16, run("f32", 1));
 }
+
+/// `$PADSIM_BF16_PATH` naming no path this CPU runs stops padsim before any work, with the
+/// variable, the value and the paths it takes in the message.
+#[test]
+fn a_mistyped_bf16_path_is_named_before_any_work() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_padsim"))
+        .args(["model"])
+        .env("PADSIM_BF16_PATH", "sse")
+        .output()
+        .expect("the padsim binary runs");
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no work was done");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = "PADSIM_BF16_PATH: 'sse': expected amx, avx512_bf16 or portable";
+    assert!(stderr.contains(expected), "{stderr}");
+}
