@@ -41,7 +41,7 @@
 
 use super::bf16;
 use super::gemm::{
-    bf16_view, matmul, matmul_bf16_column_blocks, matmul_on, matmul_rounded, rounds_to_bf16, Op,
+    bf16_view, matmul_bf16_column_blocks, matmul_on, matmul_rounded, rounds_to_bf16, Op,
 };
 use super::pointwise::zip_in_place;
 use super::transpose::{transpose, transpose_with};
@@ -521,6 +521,44 @@ fn image_block_columns(grid: &PatchGrid) -> usize {
     (BLOCK_BYTES / image_bytes.max(1)).clamp(1, grid.batch.max(1)) * per_image
 }
 
+/// `map ← col2im(aᵀ·b)` over `grid`, each finished part of the map handed to `finish` (see
+/// [`col2im_then`]), with `a` stored `k × rows` and `b` `k × cols`: a convolution's input
+/// gradient, a transposed convolution's forward pass. `in_blocks` (a bfloat16 thread's) runs
+/// the product a few images at a time, each block scattered while in cache; otherwise the
+/// whole product is formed in `col` first.
+fn scatter_product<T: Real>(
+    threads: usize,
+    grid: &PatchGrid,
+    (a, b, k): (&[T], &[T], usize),
+    in_blocks: bool,
+    col: &mut Vec<T>,
+    map: &mut [T],
+    finish: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let (rows, cols) = (grid.rows(), grid.cols());
+    if in_blocks && !grid.is_single_patch() {
+        let (width, per_image) = (image_block_columns(grid), grid.out_height * grid.out_width);
+        let scatter =
+            |j0: usize, block: &mut [T]| col2im_block(block, grid, j0 / per_image, map, &finish);
+        matmul_bf16_column_blocks((rows, cols, k), a, Op::Transposed, b, width, col, scatter);
+    } else {
+        let col = scratch_prefix(col, rows * cols);
+        matmul_on(
+            threads,
+            rows,
+            cols,
+            k,
+            a,
+            Op::Transposed,
+            b,
+            Op::Plain,
+            T::zero(),
+            col,
+        );
+        col2im_then(col, grid, map, finish);
+    }
+}
+
 /// `packed` (rows of `width`, contiguous) ← the window of `plane` whose rows lie `pitch`
 /// apart. PAD's rows are 4, 8 or 16 wide: those widths are copied as fixed-size arrays, a
 /// few vector moves per row instead of a `memcpy` call.
@@ -688,6 +726,71 @@ impl<T: Real> KeptInput<T> {
         );
         &self.values
     }
+
+    /// The kept patch matrix, as the products read it.
+    fn patches(&self) -> PatchMatrix<'_, T> {
+        match self.pitch {
+            Some(pitch) => PatchMatrix::Rounded(&self.rounded, pitch),
+            None => PatchMatrix::Values(&self.values),
+        }
+    }
+}
+
+/// A patch matrix `[rows, cols]` as the products read it: in `T`, or rounded to bfloat16 with
+/// rows `pitch` apart ([`im2col_rounded`]).
+#[derive(Clone, Copy)]
+enum PatchMatrix<'a, T> {
+    Values(&'a [T]),
+    Rounded(&'a [u16], usize),
+}
+
+impl<T: Real> PatchMatrix<'_, T> {
+    /// `dst[m×rows] (+)= a[m×cols]·selfᵀ`: a weight gradient.
+    fn weight_gradient(
+        self,
+        threads: usize,
+        a: &[T],
+        dims: (usize, usize, usize),
+        dst: &mut [T],
+        update: Update,
+        scratch: &mut OuterProductScratch<T>,
+    ) {
+        match self {
+            PatchMatrix::Values(b) => outer_products(threads, a, b, dims, dst, update, scratch),
+            PatchMatrix::Rounded(b, pitch) => {
+                let (alpha, b) = (update.alpha(), (b, pitch));
+                matmul_rounded(dims, a, Op::Plain, b, Op::Transposed, alpha, dst)
+            }
+        }
+    }
+
+    /// `dst[m×cols] = op(a)[m×rows]·self`.
+    fn times(
+        self,
+        threads: usize,
+        (m, cols, rows): (usize, usize, usize),
+        (a, op_a): (&[T], Op),
+        dst: &mut [T],
+    ) {
+        match self {
+            PatchMatrix::Values(b) => matmul_on(
+                threads,
+                m,
+                cols,
+                rows,
+                a,
+                op_a,
+                b,
+                Op::Plain,
+                T::zero(),
+                dst,
+            ),
+            PatchMatrix::Rounded(b, pitch) => {
+                let dims = (m, cols, rows);
+                matmul_rounded(dims, a, op_a, (b, pitch), Op::Plain, T::zero(), dst)
+            }
+        }
+    }
 }
 
 /// Work buffers of the passes, kept between calls: a patch matrix and the weight gradient's
@@ -775,31 +878,20 @@ pub fn conv2d_forward<T: Real>(
     assert_eq!(bias.len(), g.out_channels, "conv2d: bias size");
     let (rows, cols) = (grid.rows(), grid.cols());
     let y = reuse(y, g.out_channels * cols);
+    // The patches, kept for the weight gradient: rounded under bfloat16 (the products round
+    // them anyway), else in T.
     if let Some(x) = bf16_view(x) {
         let pitch = cols.next_multiple_of(2);
         col.rounded.resize(rows * pitch, 0);
-        col.pitch = Some(pitch);
         im2col_rounded(x, &grid, &mut col.rounded, pitch);
-        let patches = (&col.rounded[..], pitch);
-        let dims = (g.out_channels, cols, rows);
-        matmul_rounded(dims, weight, Op::Plain, patches, Op::Plain, T::zero(), y);
+        col.pitch = Some(pitch);
     } else {
+        im2col(x, &grid, reuse(&mut col.values, rows * cols));
         col.pitch = None;
-        let col = reuse(&mut col.values, rows * cols);
-        im2col(x, &grid, col);
-        let m = g.out_channels;
-        matmul(
-            m,
-            cols,
-            rows,
-            weight,
-            Op::Plain,
-            col,
-            Op::Plain,
-            T::zero(),
-            y,
-        );
     }
+    let threads = rayon::current_num_threads();
+    let dims = (g.out_channels, cols, rows);
+    col.patches().times(threads, dims, (weight, Op::Plain), y);
     add_bias_and_activate(y, bias, activation);
     grid
 }
@@ -827,7 +919,8 @@ pub fn conv2d_backward<T: Real>(
         "conv2d backward: dweight size"
     );
     let ConvScratch { patches, outer, .. } = scratch;
-    let in_blocks = rounds_to_bf16::<T>() && !grid.is_single_patch();
+    // Decided here, on the caller's thread (the products below may run on another).
+    let in_blocks = rounds_to_bf16::<T>();
     // The synaptic and the input gradient are independent: computed side by side, each
     // one's serial stretches (the transposed add, col2im) leave threads to the other.
     let (dw_threads, dx_threads) = split_threads(dx.is_some());
@@ -835,35 +928,15 @@ pub fn conv2d_backward<T: Real>(
         || {
             let dims = (g.out_channels, rows, cols);
             let (dw, update) = (grads.weight, grads.weight_update);
-            match col.pitch {
-                Some(pitch) => {
-                    let patches = (&col.rounded[..], pitch);
-                    let alpha = update.alpha();
-                    matmul_rounded(dims, dy, Op::Plain, patches, Op::Transposed, alpha, dw);
-                }
-                None => outer_products(dw_threads, dy, &col.values, dims, dw, update, outer),
-            }
+            col.patches()
+                .weight_gradient(dw_threads, dy, dims, dw, update, outer);
             channel_sums(dy, g.out_channels, grads.bias, grads.bias_update);
         },
         || {
             if let Some(dx) = dx {
                 let dx = reuse(dx, grid.map_len());
-                let (m, k) = (rows, g.out_channels);
-                if in_blocks {
-                    // Under bfloat16, a few images at a time, each block scattered from cache.
-                    let width = image_block_columns(grid);
-                    let per_image = grid.out_height * grid.out_width;
-                    let scatter = |j0: usize, block: &mut [T]| {
-                        col2im_block(block, grid, j0 / per_image, dx, |_, _| {})
-                    };
-                    let (a, op) = (feedback, Op::Transposed);
-                    matmul_bf16_column_blocks((m, cols, k), a, op, dy, width, patches, scatter);
-                } else {
-                    let dcol = scratch_prefix(patches, rows * cols);
-                    let (a, b) = ((feedback, Op::Transposed), (dy, Op::Plain));
-                    matmul_on(dx_threads, m, cols, k, a.0, a.1, b.0, b.1, T::zero(), dcol);
-                    col2im(dcol, grid, dx);
-                }
+                let product = (feedback, dy, g.out_channels);
+                scatter_product(dx_threads, grid, product, in_blocks, patches, dx, |_, _| {});
             }
         },
     );
@@ -901,29 +974,17 @@ pub fn conv_transpose2d_forward<T: Real>(
     let y = reuse(y, grid.map_len());
     let finish =
         |channel: usize, plane: &mut [T]| activation.apply_after_bias(plane, bias[channel]);
-    let (m, n, k) = (grid.rows(), grid.cols(), g.in_channels);
-    if rounds_to_bf16::<T>() && !grid.is_single_patch() {
-        // Under bfloat16, a few images at a time, each block scattered from cache.
-        let per_image = grid.out_height * grid.out_width;
-        let scatter =
-            |j0: usize, block: &mut [T]| col2im_block(block, &grid, j0 / per_image, y, finish);
-        let (width, a) = (image_block_columns(&grid), (weight, Op::Transposed));
-        matmul_bf16_column_blocks((m, n, k), a.0, a.1, x, width, &mut scratch.patches, scatter);
-    } else {
-        let col = scratch_prefix(&mut scratch.patches, m * n);
-        matmul(
-            m,
-            n,
-            k,
-            weight,
-            Op::Transposed,
-            x,
-            Op::Plain,
-            T::zero(),
-            col,
-        );
-        col2im_then(col, &grid, y, finish);
-    }
+    let (threads, in_blocks) = (rayon::current_num_threads(), rounds_to_bf16::<T>());
+    let product = (weight, x, g.in_channels);
+    scatter_product(
+        threads,
+        &grid,
+        product,
+        in_blocks,
+        &mut scratch.patches,
+        y,
+        finish,
+    );
     grid
 }
 
@@ -978,17 +1039,17 @@ pub fn conv_transpose2d_backward<T: Real>(
         outer,
     } = scratch;
     // The error's patches, rounded to bfloat16 if the products round them anyway.
-    let pitch = cols.next_multiple_of(2);
     let dcol = match bf16_view(dy) {
         Some(dy) => {
+            let pitch = cols.next_multiple_of(2);
             let rounded = scratch_prefix_u16(rounded, rows * pitch);
             im2col_rounded(dy, grid, rounded, pitch);
-            Err((&*rounded, pitch))
+            PatchMatrix::Rounded(rounded, pitch)
         }
         None => {
             let dcol = scratch_prefix(patches, rows * cols);
             im2col(dy, grid, dcol);
-            Ok(&*dcol)
+            PatchMatrix::Values(dcol)
         }
     };
     let (dw_threads, dx_threads) = split_threads(dx.is_some());
@@ -996,40 +1057,13 @@ pub fn conv_transpose2d_backward<T: Real>(
         || {
             let dims = (g.in_channels, rows, cols);
             let (dw, update) = (grads.weight, grads.weight_update);
-            match dcol {
-                Ok(dcol) => outer_products(dw_threads, x, dcol, dims, dw, update, outer),
-                Err(patches) => {
-                    let alpha = update.alpha();
-                    matmul_rounded(dims, x, Op::Plain, patches, Op::Transposed, alpha, dw);
-                }
-            }
+            dcol.weight_gradient(dw_threads, x, dims, dw, update, outer);
             channel_sums(dy, g.out_channels, grads.bias, grads.bias_update);
         },
         || {
             if let Some(dx) = dx {
                 let (m, dx) = (g.in_channels, reuse(dx, g.in_channels * cols));
-                match dcol {
-                    Ok(dcol) => {
-                        let (b, op) = (dcol, Op::Plain);
-                        matmul_on(
-                            dx_threads,
-                            m,
-                            cols,
-                            rows,
-                            feedback,
-                            op,
-                            b,
-                            op,
-                            T::zero(),
-                            dx,
-                        )
-                    }
-                    Err(patches) => {
-                        let dims = (m, cols, rows);
-                        let op = Op::Plain;
-                        matmul_rounded(dims, feedback, op, patches, op, T::zero(), dx);
-                    }
-                }
+                dcol.times(dx_threads, (m, cols, rows), (feedback, Op::Plain), dx);
             }
         },
     );
@@ -1064,6 +1098,7 @@ fn channel_sums<T: Real>(grad: &[T], channels: usize, dbias: &mut [T], update: U
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::gemm::matmul;
 
     const IDENTITY: Activation = Activation::Identity;
 
