@@ -198,30 +198,23 @@ fn pairs_along(src: &[f32], dst: &mut [u32], stride: usize) {
 
 /// `dst[j] = pair(lo[j], hi[j])` (`hi` absent: zeros): two rows of the inner dimension.
 fn pairs_across(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32]) {
-    debug_assert!(dst.len() == lo.len() && hi.is_none_or(|h| h.len() == lo.len()));
-    #[cfg(target_arch = "x86_64")]
-    if simd::usable() {
-        // SAFETY: the CPU has the features (checked by `usable`); lengths as asserted.
-        return unsafe { simd::pairs_across(lo, hi, dst) };
-    }
-    for (j, slot) in dst.iter_mut().enumerate() {
-        *slot = pair(lo[j], hi.map_or(0.0, |h| h[j]));
-    }
+    debug_assert!(dst.len() == lo.len());
+    // Chunks of NR columns NR apart: one after the other.
+    pairs_across_panels(lo, hi, dst, NR);
 }
 
 /// [`pairs_across`] for the columns of consecutive panels: `lo` and `hi` hold the columns
 /// `j0..j0 + lo.len()` of two rows; column chunk `q` of `NR` goes to `dst[q·stride..]`.
 fn pairs_across_panels(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32], stride: usize) {
+    assert!(hi.is_none_or(|h| h.len() == lo.len()));
+    assert!(lo.is_empty() || (lo.len() - 1) / NR * stride + (lo.len() - 1) % NR < dst.len());
     #[cfg(target_arch = "x86_64")]
     if simd::usable() {
-        // SAFETY: the CPU has the features (checked by `usable`); the chunks fit `dst` (asserted
-        // by the slicing in the safe path's terms: every chunk start q·stride + its length).
-        assert!(lo.is_empty() || (lo.len() - 1) / NR * stride + (lo.len() - 1) % NR < dst.len());
+        // SAFETY: the CPU has the features (checked by `usable`); lengths as asserted.
         return unsafe { simd::pairs_across_panels(lo, hi, dst, stride) };
     }
-    for (q, lo) in lo.chunks(NR).enumerate() {
-        let hi = hi.map(|h| &h[q * NR..q * NR + lo.len()]);
-        pairs_across(lo, hi, &mut dst[q * stride..q * stride + lo.len()]);
+    for (j, &l) in lo.iter().enumerate() {
+        dst[j / NR * stride + j % NR] = pair(l, hi.map_or(0.0, |h| h[j]));
     }
 }
 
@@ -257,11 +250,8 @@ fn rounded_pairs_across_panels(lo: &[u16], hi: Option<&[u16]>, dst: &mut [u32], 
         // SAFETY: the CPU has the features (checked by `usable`); lengths as asserted.
         return unsafe { simd::rounded_pairs_across_panels(lo, hi, dst, stride) };
     }
-    for (q, lo) in lo.chunks(NR).enumerate() {
-        let dst = &mut dst[q * stride..][..lo.len()];
-        for (j, (d, &l)) in dst.iter_mut().zip(lo).enumerate() {
-            *d = l as u32 | (hi.map_or(0, |h| h[q * NR + j]) as u32) << 16;
-        }
+    for (j, &l) in lo.iter().enumerate() {
+        dst[j / NR * stride + j % NR] = l as u32 | (hi.map_or(0, |h| h[j]) as u32) << 16;
     }
 }
 
@@ -341,43 +331,6 @@ mod simd {
             31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20,
             4, 19, 3, 18, 2, 17, 1, 16, 0,
         )
-    }
-
-    /// Up to 16 pairs `(lo[j], hi[j])` from `lo` and `hi` (null: zeros) to `dst`, for the
-    /// `lanes` set (the others are neither read nor written).
-    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    unsafe fn sixteen_pairs(
-        order: __m512i,
-        lanes: __mmask16,
-        lo: *const f32,
-        hi: *const f32,
-        dst: *mut u32,
-    ) {
-        let l = _mm512_maskz_loadu_ps(lanes, lo);
-        let h = if hi.is_null() {
-            _mm512_setzero_ps()
-        } else {
-            _mm512_maskz_loadu_ps(lanes, hi)
-        };
-        let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(h, l));
-        let pairs = _mm512_permutexvar_epi16(order, both);
-        _mm512_mask_storeu_epi32(dst as *mut i32, lanes, pairs);
-    }
-
-    /// See [`super::pairs_across`]: 16 elements of each row become 16 pairs.
-    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    pub unsafe fn pairs_across(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32]) {
-        let order = interleave_order();
-        let hi_ptr = hi.map_or(std::ptr::null(), |h| h.as_ptr());
-        for j in (0..lo.len()).step_by(16) {
-            let h = if hi_ptr.is_null() {
-                hi_ptr
-            } else {
-                hi_ptr.add(j)
-            };
-            let lanes = first_lanes(lo.len() - j);
-            sixteen_pairs(order, lanes, lo.as_ptr().add(j), h, dst.as_mut_ptr().add(j));
-        }
     }
 
     /// The 16 × 16 matrix of u32 whose rows are `rows` transposed in place: pairs of rows
@@ -554,7 +507,7 @@ mod simd {
         }
     }
 
-    /// See [`super::pairs_across_panels`].
+    /// See [`super::pairs_across_panels`]: 16 elements of each row become 16 pairs.
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
     pub unsafe fn pairs_across_panels(
         lo: &[f32],
@@ -563,24 +516,18 @@ mod simd {
         stride: usize,
     ) {
         let order = interleave_order();
-        let hi_ptr = hi.map_or(std::ptr::null(), |h| h.as_ptr());
-        let whole = lo.len() / 32;
-        for q in 0..whole {
-            for half in 0..2 {
-                let j = 32 * q + 16 * half;
-                let h = if hi_ptr.is_null() {
-                    hi_ptr
-                } else {
-                    hi_ptr.add(j)
-                };
-                let out = dst.as_mut_ptr().add(q * stride + 16 * half);
-                sixteen_pairs(order, !0, lo.as_ptr().add(j), h, out);
-            }
-        }
-        let rest = 32 * whole;
-        if rest < lo.len() {
-            let out = &mut dst[whole * stride..whole * stride + lo.len() - rest];
-            pairs_across(&lo[rest..], hi.map(|h| &h[rest..]), out);
+        for j in (0..lo.len()).step_by(16) {
+            // A short last run: masked lanes are neither read nor written.
+            let lanes = first_lanes(lo.len() - j);
+            let l = _mm512_maskz_loadu_ps(lanes, lo.as_ptr().add(j));
+            let h = match hi {
+                Some(hi) => _mm512_maskz_loadu_ps(lanes, hi.as_ptr().add(j)),
+                None => _mm512_setzero_ps(),
+            };
+            let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(h, l));
+            let pairs = _mm512_permutexvar_epi16(order, both);
+            let out = dst.as_mut_ptr().add(j / super::NR * stride + j % super::NR);
+            _mm512_mask_storeu_epi32(out as *mut i32, lanes, pairs);
         }
     }
 }
@@ -619,7 +566,6 @@ impl PackedA {
             return PackedA { m, k, pairs, data };
         }
         let used = k.div_ceil(2);
-        // Blocks of 32 rows; within one, the stored operand is read along its rows.
         // Groups of 32-row blocks; a transposed operand is read along its rows for a while.
         data.par_chunks_mut(PANEL_GROUP * AMX_ROWS * pairs)
             .enumerate()
@@ -843,7 +789,7 @@ pub fn matmul_bf16(path: Bf16Path, a: &PackedA, b: &PackedB, alpha: f32, c: &mut
                         Bf16Path::Avx512Bf16 => {
                             #[cfg(target_arch = "x86_64")]
                             // SAFETY: `available()` checked that the CPU has the features; the
-                            // slices hold MR × pairs and pairs × NR elements.
+                            // slices hold the tile's rows of their block and pairs × NR elements.
                             unsafe {
                                 tile_avx512(a.pairs, a_tile, b_panel, &mut tile)
                             }
@@ -851,16 +797,15 @@ pub fn matmul_bf16(path: Bf16Path, a: &PackedA, b: &PackedB, alpha: f32, c: &mut
                             unreachable!("checked by available()")
                         }
                     }
-                    for (r, tile_row) in tile.iter().enumerate().take((rows - r0).min(MR)) {
-                        let c_row = &mut c_block[(r0 + r) * n + panel * NR..][..cols];
-                        for (dst, &acc) in c_row.iter_mut().zip(tile_row) {
-                            *dst = if alpha == 0.0 {
-                                acc
-                            } else {
-                                alpha * *dst + acc
-                            };
-                        }
-                    }
+                    let valid = (rows - r0).min(MR);
+                    store(
+                        &tile[..valid],
+                        &mut c_block[r0 * n..],
+                        n,
+                        panel * NR,
+                        cols,
+                        alpha,
+                    );
                 }
             }
         });
@@ -1152,7 +1097,7 @@ mod tests {
                         .map(|j| pair(src[j], hi.map_or(0.0, |h| h[j])))
                         .collect();
                     let mut dst = vec![0u32; len];
-                    unsafe { simd::pairs_across(&src, hi, &mut dst) };
+                    unsafe { simd::pairs_across_panels(&src, hi, &mut dst, NR) };
                     assert_eq!(dst, scalar, "across, {len} elements");
                     // Panels of 32 columns, 40 apart in the destination.
                     let mut dst = vec![7u32; len.div_ceil(NR) * 40];

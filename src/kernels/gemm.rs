@@ -196,11 +196,11 @@ pub fn matmul_on<T: Real>(
         c.iter_mut().for_each(|v| *v = alpha * *v);
         return;
     }
-    if let (Some(a), Some(b), Some(c), Some(&alpha)) = (
+    if let (Some(a), Some(b), Some(c), Some(&[alpha])) = (
         bf16_view(a),
         bf16_view(b),
         bf16_view_mut(c),
-        bf16_view(std::slice::from_ref(&alpha)).and_then(|x| x.first()),
+        bf16_view(std::slice::from_ref(&alpha)),
     ) {
         return product_bf16((m, k), a, op_a, BfOperand::Pack { n, b, op_b }, alpha, c);
     }
