@@ -219,7 +219,7 @@ fn model(args: TrainArgs) -> Result<(), String> {
     config.validate().map_err(|e| e.to_string())?;
     let known = config.dataset.channels();
     let arch = config
-        .architecture(known.unwrap_or(3))
+        .architecture(config.image_channels_before_loading())
         .map_err(|e| e.to_string())?;
     let widths = if config.model.is_custom() {
         String::new()

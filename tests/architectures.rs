@@ -295,3 +295,31 @@ fn a_network_for_64x64_images_trains_evaluates_and_draws_through_the_runner() {
     assert_eq!(occluded.nrows(), 2);
     assert!(summary.run_dir.join("figures").is_dir());
 }
+
+/// `padsim model` builds a network for own data with the channels its last feedback area names
+/// (as `train` validates it), not with three.
+#[test]
+fn padsim_model_shows_a_grey_network_for_own_data_with_its_named_channels() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(FIVE_AREAS).unwrap();
+    let grey = format!(
+        "dataset = \"npy\"\ndata_dir = \"/nonexistent\"\n{}\nchannels = 1\n",
+        example
+            .lines()
+            .filter(|l| !l.starts_with("dataset") && !l.starts_with("data_dir"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let config = dir.path().join("grey.toml");
+    std::fs::write(&config, grey).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_padsim"))
+        .args(["model", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("for 1×32×32 images"), "{stdout}");
+    assert!(stdout.contains("1×32×32 → 48×16×16"), "{stdout}");
+}

@@ -403,6 +403,15 @@ impl Config {
         Ok(arch)
     }
 
+    /// The images' channels as known before any data is read: the data set's, or for a set
+    /// whose channels follow its files those the last feedback area names, else 3.
+    pub fn image_channels_before_loading(&self) -> usize {
+        self.dataset.channels().unwrap_or_else(|| {
+            let last = self.model.feedback.last();
+            last.and_then(|a| a.channels).unwrap_or(3)
+        })
+    }
+
     /// Name of the run's folder.
     pub fn resolved_run_name(&self) -> String {
         if !self.run_name.is_empty() {
@@ -467,13 +476,9 @@ impl Config {
         if self.model.nf == 0 || self.model.nz == 0 {
             return bad("model.nf and model.nz must be positive".into());
         }
-        // The shapes, before any data is read. A set whose channels follow its files is
-        // checked with the channels the last feedback area names (else 3) and again once loaded.
-        let channels = self.dataset.channels().unwrap_or_else(|| {
-            let last = self.model.feedback.last();
-            last.and_then(|a| a.channels).unwrap_or(3)
-        });
-        self.architecture(channels)?;
+        // The shapes, before any data is read (and again once loaded, for a set whose channels
+        // follow its files).
+        self.architecture(self.image_channels_before_loading())?;
         if self.hippocampus.capacity == 0 {
             return bad("hippocampus.capacity must be at least 1".into());
         }
